@@ -1,0 +1,50 @@
+# fakescope: one-command setup, demo and tests on a fresh machine.
+#   make demo            set up if needed, then run the main job on a clip built at run time
+#   make demo VIDEO=x    ... on your own video
+#   make test            set up if needed, then lint, type-check and run the tests
+#   make test-quick      the same without slow tests
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.fakescope-installed
+VIDEO ?=
+OUT ?= demo-output
+PYTEST_ARGS ?=
+
+.PHONY: setup demo test test-quick check lint typecheck benchmarks clean
+
+setup: $(STAMP)
+
+# Rebuilt only when the dependency declarations change; a re-run with all installed takes ~0 s.
+$(STAMP): pyproject.toml constraints.txt requirements-nodeps.txt
+	@command -v ffmpeg >/dev/null || { echo "installing ffmpeg (Debian)"; \
+	  (apt-get update -qq && apt-get install -y -qq ffmpeg) >/dev/null || echo "warning: ffmpeg not installed (only some benchmarks need it)"; }
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade "pip>=24"
+	@# torch first, from the pair that lies on this machine's disk (see constraints.txt)
+	$(PY) -m pip install -q -c constraints.txt torch torchvision
+	$(PY) -m pip install -q -c constraints.txt -e ".[all,dev]"
+	$(PY) -m pip install -q --no-deps -r requirements-nodeps.txt
+	@touch $(STAMP)
+	@echo "fakescope is set up in $(VENV)"
+
+demo: setup
+	@$(PY) -m fakescope.demo $(if $(VIDEO),--video "$(VIDEO)") --out "$(OUT)"
+
+check: setup
+	$(VENV)/bin/ruff check src tests benchmarks
+	$(VENV)/bin/ruff format --check src tests benchmarks
+	$(VENV)/bin/mypy
+
+test: check
+	$(VENV)/bin/pytest $(PYTEST_ARGS)
+
+test-quick: setup
+	$(VENV)/bin/pytest -m "not slow" $(PYTEST_ARGS)
+
+benchmarks: setup
+	$(PY) benchmarks/extract_speed.py
+
+clean:
+	rm -rf $(VENV) build .pytest_cache .mypy_cache .ruff_cache demo-output

@@ -1,0 +1,1 @@
+"""The ``fakescope`` command: thin verbs over the library."""

@@ -1,0 +1,57 @@
+"""Entry point of the ``fakescope`` command."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from .. import __version__
+from ..errors import FakescopeError
+from .common import EXIT_USAGE, UsageError
+
+DESCRIPTION = """\
+fakescope: detect deepfake videos.
+
+Verbs:
+  extract   sample frames, find and track faces, write face crops to a cache
+
+Run 'fakescope VERB --help' for the options and examples of each verb.
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="fakescope",
+        description=DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"fakescope {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="VERB")
+    from . import extract
+
+    extract.register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "command", None):
+        parser.print_help()
+        return EXIT_USAGE
+    try:
+        return int(args.run(args))
+    except UsageError as exc:
+        print(f"fakescope {args.command}: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except FakescopeError as exc:
+        print(f"fakescope {args.command}: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,14 @@
+"""Video input: probing, frame-accurate sampling and decoding."""
+
+from .sampling import Sampling, parse_sampling
+from .video import VIDEO_EXTENSIONS, FrameSample, VideoReader, probe, read_frames
+
+__all__ = [
+    "VIDEO_EXTENSIONS",
+    "FrameSample",
+    "Sampling",
+    "VideoReader",
+    "parse_sampling",
+    "probe",
+    "read_frames",
+]

@@ -1,0 +1,127 @@
+"""Shared fixtures: synthetic clips built by the tests, the sample videos when present."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import cv2
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATA = Path(os.environ.get("FAKESCOPE_SHARED_DATA", ROOT.parent / "shared" / "data"))
+SAMPLES = SHARED_DATA / "samples"
+
+
+def face_photo() -> np.ndarray:
+    """A real face photo that ships inside scikit-image (512x512 RGB)."""
+    from skimage import data
+
+    return data.astronaut()
+
+
+def render_frame(i: int, width: int, height: int, face: bool, variant: int = 0) -> np.ndarray:
+    """Frame ``i`` of a synthetic clip: the astronaut photo drifting, or a face-free pattern.
+
+    Each frame carries its index as a bright bar code along the top edge so that tests can
+    check which frame a decoder returned.
+    """
+    if face:
+        photo = face_photo()
+        side = min(width, height)
+        scale = side / 512 * 0.95
+        dx = (width - 512 * scale) / 2 + 6 * np.sin(i / 5 + variant)
+        dy = (height - 512 * scale) / 2 + 4 * np.cos(i / 7 + variant)
+        m = np.array([[scale, 0, dx], [0, scale, dy]], np.float32)
+        img = cv2.warpAffine(photo, m, (width, height), borderMode=cv2.BORDER_CONSTANT)
+    else:
+        yy, xx = np.mgrid[0:height, 0:width]
+        img = np.stack(
+            [
+                (xx * 255 // max(1, width - 1)),
+                (yy * 255 // max(1, height - 1)),
+                np.full_like(xx, (i * 7) % 255),
+            ],
+            axis=-1,
+        ).astype(np.uint8)
+    return img
+
+
+def write_video(
+    path: Path,
+    n_frames: int = 40,
+    width: int = 320,
+    height: int = 240,
+    fps: int = 25,
+    codec: str = "libx264",
+    pix_fmt: str = "yuv420p",
+    face: bool = True,
+    rotation: int = 0,
+    options: dict[str, str] | None = None,
+    container_options: dict[str, str] | None = None,
+    pts: Sequence[int] | None = None,
+    time_base: Fraction | None = None,
+    variant: int = 0,
+) -> Path:
+    """Encode a synthetic clip with PyAV. ``pts`` (in ``time_base``) makes a variable-rate clip.
+
+    ``width``/``height`` are the display size: with ``rotation`` the frames are stored turned
+    the other way, as a phone records them, and the display matrix turns them upright.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    k = (rotation // 90) % 4
+    stored_w, stored_h = (height, width) if k % 2 else (width, height)
+    with av.open(str(path), "w", options=container_options or {}) as c:
+        s = c.add_stream(codec, rate=fps, options=options or {})
+        s.width, s.height, s.pix_fmt = stored_w, stored_h, pix_fmt
+        if time_base is not None:
+            s.time_base = time_base
+            s.codec_context.time_base = time_base
+        if rotation:
+            s.set_display_rotation(rotation)
+        for i in range(n_frames):
+            image = np.ascontiguousarray(
+                np.rot90(render_frame(i, width, height, face, variant), -k)
+            )
+            frame = av.VideoFrame.from_ndarray(image, format="rgb24")
+            if pts is not None:
+                frame.pts = int(pts[i])
+                frame.time_base = time_base
+            for packet in s.encode(frame):
+                c.mux(packet)
+        for packet in s.encode():
+            c.mux(packet)
+    return path
+
+
+def decode_all_rgb(path: Path) -> list[np.ndarray]:
+    """Reference: every frame of a plain sequential decode, RGB."""
+    with av.open(str(path)) as c:
+        return [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]
+
+
+@pytest.fixture
+def make_video(tmp_path: Path) -> Callable[..., Path]:
+    def make(name: str = "clip.mp4", **kwargs: object) -> Path:
+        return write_video(tmp_path / name, **kwargs)  # type: ignore[arg-type]
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def face_clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A 2-second 320x240 H.264 clip (B-frames, keyframe every 12 frames) with one face."""
+    return write_video(
+        tmp_path_factory.mktemp("clips") / "face.mp4", n_frames=50, options={"g": "12", "bf": "2"}
+    )
+
+
+@pytest.fixture(scope="session")
+def samples() -> Path:
+    if not (SAMPLES / "labels.csv").is_file():
+        pytest.skip(f"sample videos not found in {SAMPLES} (set FAKESCOPE_SHARED_DATA)")
+    return SAMPLES
