@@ -170,7 +170,12 @@ class EntryWriter:
         ok = cv2.imwrite(
             str(self.tmp / "crops" / name),
             cv2.cvtColor(image, cv2.COLOR_RGB2BGR),
-            [cv2.IMWRITE_PNG_COMPRESSION, 1],
+            [
+                cv2.IMWRITE_PNG_COMPRESSION,
+                1,
+                cv2.IMWRITE_PNG_STRATEGY,
+                cv2.IMWRITE_PNG_STRATEGY_RLE,
+            ],
         )
         if not ok:
             raise OSError(f"cannot write crop {name} in {self.tmp}")

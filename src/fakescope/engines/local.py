@@ -1,7 +1,8 @@
 """Run a function over many items in this process or a local process pool.
 
 Results come back as they finish. A worker process that dies (a crash inside a native
-library) breaks only the items it was running: the pool is rebuilt and the rest go on.
+library) fails only the item that killed it: the pool is rebuilt, the items that were running
+beside it are re-run one at a time, and the rest go on.
 """
 
 from __future__ import annotations
@@ -43,11 +44,10 @@ class LocalEngine:
 
     name = "local"
 
-    def __init__(self, workers: int = 1, max_retries: int = 1) -> None:
+    def __init__(self, workers: int = 1) -> None:
         if workers < 1:
             raise ValueError("workers must be >= 1")
         self.workers = workers
-        self.max_retries = max_retries
 
     def map(
         self,
@@ -70,42 +70,42 @@ class LocalEngine:
     def _pool_map(
         self, factory: Callable[..., Callable[[T], R]], todo: list[T], args: tuple[Any, ...]
     ) -> Iterator[tuple[T, R | BaseException]]:
-        crashes: dict[int, int] = {}
-        queue = list(enumerate(todo))
+        queue = list(todo)
+        # items that were running when a worker died: re-run one at a time, so that a crash
+        # is blamed on the item that caused it and not on its neighbours
+        suspects: list[T] = []
         ctx = mp.get_context("spawn")
-        while queue:
+        while queue or suspects:
             with ProcessPoolExecutor(
                 self.workers, mp_context=ctx, initializer=_init_worker, initargs=(factory, args)
             ) as pool:
-                running: dict[Future[Any], tuple[int, T]] = {}
+                running: dict[Future[Any], tuple[T, bool]] = {}
                 broken = False
-                while (queue or running) and not broken:
-                    while queue and len(running) < self.workers * 2:
-                        i, item = queue.pop(0)
-                        running[pool.submit(_call, item)] = (i, item)
+                while (queue or suspects or running) and not broken:
+                    if suspects:
+                        if not running:
+                            item = suspects.pop(0)
+                            running[pool.submit(_call, item)] = (item, True)
+                    else:
+                        while queue and len(running) < self.workers * 2:
+                            item = queue.pop(0)
+                            running[pool.submit(_call, item)] = (item, False)
                     done, _ = wait(running, return_when=FIRST_COMPLETED)
                     for fut in done:
-                        i, item = running.pop(fut)
+                        item, alone = running.pop(fut)
                         try:
                             yield item, fut.result()
                         except BrokenProcessPool:
                             broken = True
-                            crashes[i] = crashes.get(i, 0) + 1
-                            if crashes[i] > self.max_retries:
+                            if alone:
                                 yield item, WorkerCrash(f"{item}: the worker process crashed")
                             else:
-                                queue.insert(0, (i, item))
+                                suspects.append(item)
                         except Exception as exc:
                             yield item, exc
                 if broken:
-                    # every item still running shared the broken pool: run them again
-                    for i, item in running.values():
-                        crashes[i] = crashes.get(i, 0) + 1
-                        if crashes[i] > self.max_retries:
-                            yield item, WorkerCrash(f"{item}: the worker process crashed")
-                        else:
-                            queue.insert(0, (i, item))
-                    log.warning("a worker process crashed; restarting the pool")
+                    suspects.extend(item for item, _ in running.values())
+                    log.warning("a worker process crashed; re-running its items one at a time")
 
 
 def map_items(
