@@ -45,6 +45,7 @@ test-quick: setup
 
 benchmarks: setup
 	$(PY) benchmarks/extract_speed.py
+	$(PY) benchmarks/index_speed.py
 
 clean:
 	rm -rf $(VENV) build .pytest_cache .mypy_cache .ruff_cache demo-output

@@ -31,8 +31,10 @@ def _from_csv(path: Path) -> list[str]:
 
 
 def collect_inputs(inputs: list[str]) -> list[str]:
-    """Files as given, folders searched recursively (video extensions, any case), CSVs with a
-    ``path`` column (relative paths are relative to the CSV). Order kept, duplicates removed.
+    """Files as given, folders searched recursively (video extensions, any case), manifests
+    (``.parquet``, or ``.csv`` written by ``fakescope datasets``; paths resolved against their
+    dataset root), CSVs with a ``path`` column (relative paths are relative to the CSV).
+    Order kept, duplicates removed.
     A path that does not exist is kept, so that it is reported as a failed item."""
     out: list[str] = []
     for raw in inputs:
@@ -40,6 +42,16 @@ def collect_inputs(inputs: list[str]) -> list[str]:
         if p.is_dir():
             found = sorted(str(f) for f in p.rglob("*") if f.is_file() and is_video_name(f))
             out.extend(found)
+        elif p.suffix.lower() == ".parquet" or (
+            p.suffix.lower() == ".csv" and p.with_name(p.name + ".meta.json").is_file()
+        ):
+            from .datasets import read_manifest
+            from .errors import DatasetError
+
+            try:
+                out.extend(read_manifest(p).absolute_paths())
+            except DatasetError as exc:
+                raise ConfigError(str(exc)) from None
         elif p.suffix.lower() == ".csv" and p.is_file():
             out.extend(_from_csv(p))
         else:

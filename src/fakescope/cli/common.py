@@ -48,6 +48,22 @@ def add_common(parser: argparse.ArgumentParser) -> None:
     g.add_argument("-v", "--verbose", action="count", default=0, help="more log lines")
 
 
+def add_engine_args(parser: argparse.ArgumentParser) -> None:
+    g = parser.add_argument_group("engine")
+    g.add_argument(
+        "--workers", type=int, default=1, metavar="K", help="parallel workers (default 1)"
+    )
+    g.add_argument(
+        "--engine",
+        default="local",
+        choices=["local", "ray"],
+        help="local process pool (default) or Ray",
+    )
+    g.add_argument(
+        "--ray-address", metavar="ADDR", help="Ray cluster address (default: start a local Ray)"
+    )
+
+
 def parse_options(pairs: list[str] | None, flag: str) -> dict[str, Any]:
     """``["max_side=640", "model=cnn"]`` -> ``{"max_side": 640, "model": "cnn"}`` (YAML values)."""
     out: dict[str, Any] = {}

@@ -19,6 +19,7 @@ from .common import (
     EXIT_OK,
     UsageError,
     add_common,
+    add_engine_args,
     parse_options,
     print_json,
     progress,
@@ -31,11 +32,13 @@ examples:
   fakescope extract data/FaceForensics++ --out ff_faces/ --frames 32 --workers 2
   fakescope extract list.csv --out faces/ --sampling fps:5 --detector dlib
   fakescope extract clips/ --out faces/ --detector-opt max_side=0   # small faces: full resolution
+  fakescope extract manifest.parquet --out faces/ --engine ray --ray-address auto
 
-Inputs are video files, folders (searched recursively for video extensions, any case) or CSV
-files with a 'path' column. Crops go to a content-addressed cache (default OUT/cache, or
+Inputs are video files, folders (searched recursively for video extensions, any case),
+manifests written by 'fakescope datasets' (.parquet) or CSV files with a 'path' column. Crops go to a content-addressed cache (default OUT/cache, or
 $FAKESCOPE_CACHE): a second run over the same inputs and settings is served from it, and a
-killed run resumes where it stopped. OUT/summary.json lists every input with its status
+killed run resumes where it stopped. Rows stream to OUT/results.jsonl as videos finish;
+OUT/summary.json lists every input with its status
 (ok, no_face, failed). Exit code: 0 when no input failed, 1 when one did, 2 on usage errors.
 
 sampling: uniform:N (N evenly spaced frames), fps:F (F per second), segments:S[:N]
@@ -78,10 +81,8 @@ def register(sub: Any) -> None:
     r.add_argument(
         "--cache", metavar="DIR", help="crop cache folder (default $FAKESCOPE_CACHE or OUT/cache)"
     )
-    r.add_argument(
-        "--workers", type=int, default=1, metavar="K", help="parallel processes (default 1)"
-    )
     r.add_argument("--preview", action="store_true", help="write a contact sheet PNG per video")
+    add_engine_args(p)
     add_common(p)
     p.set_defaults(run=run)
 
@@ -133,7 +134,7 @@ def make_job(
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..engines import LocalEngine
+    from ..engines import ResultLog, create_engine
     from ..inputs import collect_inputs
 
     setup_logging(args.verbose - args.quiet)
@@ -155,9 +156,15 @@ def run(args: argparse.Namespace) -> int:
 
     started = time.perf_counter()
     rows: dict[str, dict[str, Any]] = {}
-    engine = LocalEngine(workers=min(args.workers, len(inputs)))
+    try:
+        engine = create_engine(args.engine, min(args.workers, len(inputs)), args.ray_address)
+    except ConfigError as exc:
+        raise UsageError(str(exc)) from None
     bar = progress(len(inputs), "extract", enabled=not args.json and args.quiet == 0)
-    with bar:
+    # rows stream to results.jsonl as they finish; summary.json is written once, at the end
+    log = ResultLog(out / "results.jsonl")
+    log.path.unlink(missing_ok=True)
+    with bar, log:
         for path, result in engine.map(make_job, inputs, (settings, cache_dir, preview_dir)):
             if isinstance(result, BaseException):
                 msg = " ".join(str(result).split()) or type(result).__name__
@@ -168,6 +175,7 @@ def run(args: argparse.Namespace) -> int:
                     "cached": False,
                 }
             rows[path] = result
+            log.write(result)
             bar.update(1)
             if result["status"] == "failed":
                 bar.write(f"failed: {result['error']}", file=sys.stderr)

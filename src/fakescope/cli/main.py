@@ -15,6 +15,7 @@ fakescope: detect deepfake videos.
 
 Verbs:
   extract   sample frames, find and track faces, write face crops to a cache
+  datasets  index benchmarks into one manifest; split by identity; stats; audit files
 
 Run 'fakescope VERB --help' for the options and examples of each verb.
 """
@@ -28,9 +29,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"fakescope {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="VERB")
-    from . import extract
+    from . import datasets, extract
 
     extract.register(sub)
+    datasets.register(sub)
     return parser
 
 

@@ -1,5 +1,27 @@
-"""Engines map one function over many items (videos): locally or, later, on a cluster."""
+"""Engines map one function over many items (videos): in this process, a local process pool,
+or a Ray cluster, with the same outputs and per-item failure records."""
 
-from .local import LocalEngine, map_items
+from __future__ import annotations
 
-__all__ = ["LocalEngine", "map_items"]
+from typing import Any
+
+from ..errors import ConfigError
+from .local import LocalEngine, WorkerCrash, map_items
+from .results import ResultLog
+
+__all__ = ["ENGINES", "LocalEngine", "ResultLog", "WorkerCrash", "create_engine", "map_items"]
+
+ENGINES = ("local", "ray")
+
+
+def create_engine(name: str = "local", workers: int = 1, address: str | None = None) -> Any:
+    """``local`` (process pool, the default) or ``ray`` (needs ``pip install 'fakescope[ray]'``)."""
+    if name == "local":
+        if address:
+            raise ConfigError("engine: --ray-address needs --engine ray")
+        return LocalEngine(workers)
+    if name == "ray":
+        from .ray_engine import RayEngine
+
+        return RayEngine(workers=workers if workers > 1 else None, address=address)
+    raise ConfigError(f"engine: unknown engine '{name}'; choose from {', '.join(ENGINES)}")

@@ -1,0 +1,105 @@
+"""Any labelled collection: a folder with real/fake sub-folders, or a CSV list.
+
+Folder: videos under a folder named ``real``/``original``/``pristine`` (label 0) or
+``fake``/``manipulated``/``synthetic`` (label 1), any case, at any depth; the first folder
+level below the label folder, when there is one, is taken as the method. CSV: columns
+``path,label[,group][,split][,method]``; labels 0/1 or real/fake; relative paths are relative to
+the CSV's folder; ``group`` ties videos of one identity together.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterator
+from pathlib import Path
+
+from ..io import VIDEO_EXTENSIONS
+from .base import SPLITS, IndexReport, VideoRecord, iter_files, register_dataset, rel
+
+REAL_NAMES = {"real", "original", "originals", "pristine", "genuine", "authentic"}
+FAKE_NAMES = {"fake", "fakes", "manipulated", "synthetic", "deepfake", "deepfakes", "forged"}
+LABEL_WORDS = {**dict.fromkeys(("0", "real", "original", "pristine"), 0),
+               **dict.fromkeys(("1", "fake", "manipulated", "synthetic", "deepfake"), 1)}  # fmt: skip
+
+
+def parse_label(value: object) -> int | None:
+    return LABEL_WORDS.get(str(value).strip().lower())
+
+
+@register_dataset("generic")
+class GenericAdapter:
+    """``root`` is a folder with real/fake sub-folders, or a CSV file (or a folder holding one
+    ``labels.csv``/``manifest.csv`` with a ``path`` and a ``label`` column)."""
+
+    name = "generic"
+
+    def __init__(self, dataset: str | None = None) -> None:
+        self.dataset = dataset
+
+    def scan(self, root: Path, report: IndexReport) -> Iterator[VideoRecord]:
+        if root.is_file() and root.suffix.lower() == ".csv":
+            yield from self._from_csv(root, root.parent, report)
+            return
+        yield from self._from_folders(root, report)
+
+    def _from_folders(self, root: Path, report: IndexReport) -> Iterator[VideoRecord]:
+        dataset = self.dataset or root.name or "generic"
+        found = False
+        for path in iter_files(root, tuple(VIDEO_EXTENSIONS)):
+            r = rel(path, root)
+            parts = [p.lower() for p in path.relative_to(root).parts[:-1]]
+            label, at = None, -1
+            for i, p in enumerate(parts):
+                if p in REAL_NAMES or p in FAKE_NAMES:
+                    label, at = (0 if p in REAL_NAMES else 1), i
+            if label is None:
+                report.skipped(r, "not under a real/ or fake/ folder")
+                continue
+            found = True
+            below = path.relative_to(root).parts[at + 1 : -1]
+            method = below[0] if below else ("original" if label == 0 else "unknown")
+            yield VideoRecord(
+                f"{dataset}/{r.rsplit('.', 1)[0]}", r, label, dataset, method,
+                identities=(f"{dataset}:{r}",),
+            )  # fmt: skip
+        if not found and not report:
+            report.skipped(str(root), "no real/ or fake/ folder with videos")
+
+    def _from_csv(self, csv_path: Path, root: Path, report: IndexReport) -> Iterator[VideoRecord]:
+        dataset = self.dataset or csv_path.stem
+        with open(csv_path, newline="", encoding="utf-8-sig") as fh:
+            reader = csv.DictReader(fh)
+            fields = {f.strip().lower(): f for f in reader.fieldnames or []}
+            if "path" not in fields or "label" not in fields:
+                report.skipped(str(csv_path), "a CSV list needs 'path' and 'label' columns")
+                return
+            for row in reader:
+
+                def get(key: str, row: dict[str, str | None] = row) -> str:
+                    return (row.get(fields[key]) or "").strip() if key in fields else ""
+
+                raw = get("path")
+                if not raw:
+                    continue
+                p = Path(raw)
+                full = p if p.is_absolute() else root / p
+                r = rel(full, root) if full.is_relative_to(root) else full.as_posix()
+                label = parse_label(get("label"))
+                if label is None:
+                    report.unknown_label(r, get("label"))
+                    continue
+                if not full.is_file():
+                    report.missing(r, csv_path.name)
+                    continue
+                split = get("split").lower() or None
+                if split is not None and split not in SPLITS:
+                    report.skipped(r, f"unknown split {split!r}")
+                    split = None
+                group = get("group")
+                yield VideoRecord(
+                    f"{dataset}/{r.rsplit('.', 1)[0]}", r, label, dataset,
+                    get("method") or ("original" if label == 0 else "unknown"),
+                    identities=(f"{dataset}:{group}" if group else f"{dataset}:{r}",),
+                    split=split,
+                    extra={"group": group} if group else {},
+                )  # fmt: skip
