@@ -1,3 +1,22 @@
-"""fakescope: detect deepfake videos."""
+"""fakescope: detect deepfake videos.
+
+The public API is small and imports nothing heavy until it is used::
+
+    import fakescope
+    detector = fakescope.load_detector("default")
+"""
+
+from __future__ import annotations
+
+from typing import Any
 
 __version__ = "0.1.0"
+
+__all__ = ["__version__", "load_detector"]
+
+
+def load_detector(name_or_path: str = "default", device: str = "cpu") -> Any:
+    """A detector with its preprocessing: ``"default"`` (shipped) or a checkpoint folder."""
+    from .models import load_detector as _load
+
+    return _load(name_or_path, device)

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from fakescope.datasets.base import IndexReport, VideoRecord, create_adapter
-from fakescope.datasets.dfdc import DfdcAdapter, DfdcPreviewAdapter, parse_label
+from fakescope.datasets.base import IndexReport, VideoRecord, create_adapter, parse_label
+from fakescope.datasets.dfdc import DfdcAdapter, DfdcPreviewAdapter
 
 SHARED_DATA = Path(
     os.environ.get(

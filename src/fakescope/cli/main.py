@@ -16,6 +16,7 @@ fakescope: detect deepfake videos.
 Verbs:
   extract   sample frames, find and track faces, write face crops to a cache
   datasets  index benchmarks into one manifest; split by identity; stats; audit files
+  train     train a detector from a YAML recipe on cached crops
 
 Run 'fakescope VERB --help' for the options and examples of each verb.
 """
@@ -29,10 +30,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"fakescope {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="VERB")
-    from . import datasets, extract
+    from . import datasets, extract, train
 
     extract.register(sub)
     datasets.register(sub)
+    train.register(sub)
     return parser
 
 

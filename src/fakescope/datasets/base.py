@@ -137,6 +137,26 @@ def create_adapter(name: str, **options: Any) -> DatasetAdapter:
     return factory(**options)
 
 
+_REAL_WORDS = frozenset({"0", "0.0", "false", "real", "original", "pristine", "genuine"})
+_FAKE_WORDS = frozenset({"1", "1.0", "true", "fake", "manipulated", "synthetic", "deepfake"})
+
+
+def parse_label(value: object) -> int | None:
+    """0 (real) / 1 (fake) from the spellings benchmark files use (REAL/FAKE, 0/1, booleans,
+    real/original/pristine, fake/manipulated/synthetic); ``None`` when unknown."""
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, int | float):
+        return int(value) if value in (0, 1) else None
+    if isinstance(value, str):
+        word = value.strip().lower()
+        if word in _REAL_WORDS:
+            return 0
+        if word in _FAKE_WORDS:
+            return 1
+    return None
+
+
 def iter_files(root: Path, suffixes: tuple[str, ...] = (".mp4",)) -> Iterator[Path]:
     """Files under ``root`` with one of ``suffixes`` (any case), sorted, recursively."""
     wanted = {s.lower() for s in suffixes}

@@ -22,27 +22,10 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from .base import SPLITS, IndexReport, VideoRecord, iter_files, register_dataset, rel
+from .base import SPLITS, IndexReport, VideoRecord, iter_files, parse_label, register_dataset, rel
 
 _PART = re.compile(r"^dfdc_train_part_(\d+)$")
 DFDCP_FOLDERS = {"method_a": "method_A", "method_b": "method_B", "original_videos": "original"}
-_REAL_WORDS = ("real", "0", "0.0", "false")
-_FAKE_WORDS = ("fake", "1", "1.0", "true")
-
-
-def parse_label(value: object) -> int | None:
-    """0 (real) / 1 (fake) from the spellings DFDC files use (REAL/FAKE, real/fake, 0/1, bools)."""
-    if isinstance(value, bool):
-        return int(value)
-    if isinstance(value, int | float):
-        return int(value) if value in (0, 1) else None
-    if isinstance(value, str):
-        word = value.strip().lower()
-        if word in _REAL_WORDS:
-            return 0
-        if word in _FAKE_WORDS:
-            return 1
-    return None
 
 
 @dataclass

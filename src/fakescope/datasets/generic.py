@@ -14,16 +14,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from ..io import VIDEO_EXTENSIONS
-from .base import SPLITS, IndexReport, VideoRecord, iter_files, register_dataset, rel
+from .base import SPLITS, IndexReport, VideoRecord, iter_files, parse_label, register_dataset, rel
 
 REAL_NAMES = {"real", "original", "originals", "pristine", "genuine", "authentic"}
 FAKE_NAMES = {"fake", "fakes", "manipulated", "synthetic", "deepfake", "deepfakes", "forged"}
-LABEL_WORDS = {**dict.fromkeys(("0", "real", "original", "pristine"), 0),
-               **dict.fromkeys(("1", "fake", "manipulated", "synthetic", "deepfake"), 1)}  # fmt: skip
-
-
-def parse_label(value: object) -> int | None:
-    return LABEL_WORDS.get(str(value).strip().lower())
 
 
 @register_dataset("generic")

@@ -151,7 +151,11 @@ class Manifest:
         self.info = info or {}
 
     def absolute_paths(self) -> list[str]:
-        return [str(p if Path(p).is_absolute() else self.root / p) for p in self.table["path"]]
+        return self.absolute_paths_of(self.table)
+
+    def absolute_paths_of(self, rows: pd.DataFrame) -> list[str]:
+        """Absolute file paths of some rows of this manifest's table."""
+        return [str(p if Path(p).is_absolute() else self.root / p) for p in rows["path"]]
 
     def __len__(self) -> int:
         return len(self.table)

@@ -80,7 +80,7 @@ def probe_manifest(
     if progress is not None:
         progress.update(len(paths) - len(todo))
     try:
-        for item, result in engine.map(make_probe_job, todo, (str(manifest.root), deep)):
+        for item, result in engine.map(make_probe_job, todo, (str(manifest.root), deep), chunk=16):
             if isinstance(result, BaseException):
                 result = {"path": item, **dict.fromkeys(PROBE_COLUMNS), "readable": False,
                           "error": f"{item}: {' '.join(str(result).split())}"}  # fmt: skip

@@ -35,6 +35,27 @@ def _call(item: Any) -> Any:
     return _state["fn"](item)
 
 
+class _ChunkFactory:
+    """Builds the per-worker function for chunks of items (picklable for spawned workers)."""
+
+    def __init__(self, factory: Callable[..., Callable[[Any], Any]]) -> None:
+        self.factory = factory
+
+    def __call__(self, *args: Any) -> Callable[[list[Any]], list[tuple[bool, Any]]]:
+        fn = self.factory(*args)
+
+        def run(items: list[Any]) -> list[tuple[bool, Any]]:
+            out: list[tuple[bool, Any]] = []
+            for item in items:
+                try:
+                    out.append((True, fn(item)))
+                except Exception as exc:
+                    out.append((False, exc))
+            return out
+
+        return run
+
+
 class LocalEngine:
     """``workers=1`` runs in this process; more uses a process pool (spawned workers).
 
@@ -54,8 +75,12 @@ class LocalEngine:
         factory: Callable[..., Callable[[T], R]],
         items: Iterable[T],
         args: tuple[Any, ...] = (),
+        chunk: int = 1,
     ) -> Iterator[tuple[T, R | BaseException]]:
-        """Yield ``(item, result)`` in completion order; an exception is yielded, not raised."""
+        """Yield ``(item, result)`` in completion order; an exception is yielded, not raised.
+
+        ``chunk`` items travel to a worker together (use more than 1 for short jobs).
+        """
         todo = list(items)
         if self.workers == 1 or len(todo) <= 1:
             fn = factory(*args)
@@ -65,7 +90,26 @@ class LocalEngine:
                 except Exception as exc:  # the function should catch its own; last resort
                     yield item, exc
             return
+        if chunk > 1:
+            yield from self._chunked(factory, todo, args, chunk)
+            return
         yield from self._pool_map(factory, todo, args)
+
+    def _chunked(
+        self,
+        factory: Callable[..., Callable[[T], R]],
+        todo: list[T],
+        args: tuple[Any, ...],
+        chunk: int,
+    ) -> Iterator[tuple[T, R | BaseException]]:
+        chunks = [todo[i : i + chunk] for i in range(0, len(todo), chunk)]
+        for items, result in self._pool_map(_ChunkFactory(factory), chunks, args):
+            if isinstance(result, BaseException):  # the worker died inside this chunk
+                for item in items:  # run them one at a time to find the culprit
+                    yield from self._pool_map(factory, [item], args)
+                continue
+            for item, (_ok, value) in zip(items, result):
+                yield item, value
 
     def _pool_map(
         self, factory: Callable[..., Callable[[T], R]], todo: list[T], args: tuple[Any, ...]
@@ -113,5 +157,6 @@ def map_items(
     items: Iterable[T],
     args: tuple[Any, ...] = (),
     workers: int = 1,
+    chunk: int = 1,
 ) -> Iterator[tuple[T, R | BaseException]]:
-    return LocalEngine(workers).map(factory, items, args)
+    return LocalEngine(workers).map(factory, items, args, chunk)

@@ -57,7 +57,9 @@ class RayEngine:
         factory: Callable[..., Callable[[T], R]],
         items: Iterable[T],
         args: tuple[Any, ...] = (),
+        chunk: int = 1,
     ) -> Iterator[tuple[T, R | BaseException]]:
+        """Same contract as ``LocalEngine.map``; ``chunk`` items go to an actor per call."""
         ray = self._ray
         todo = list(items)
         if not todo:
@@ -69,17 +71,21 @@ class RayEngine:
             def __init__(self) -> None:
                 self.fn = factory(*args)
 
-            def run(self, index: int, item: Any) -> tuple[int, Any]:
-                try:
-                    return index, self.fn(item)
-                except Exception as exc:
-                    return index, exc
+            def run(self, index: int, items: list[Any]) -> tuple[int, list[Any]]:
+                out: list[Any] = []
+                for item in items:
+                    try:
+                        out.append(self.fn(item))
+                    except Exception as exc:
+                        out.append(exc)
+                return index, out
 
+        chunks = [todo[i : i + max(1, chunk)] for i in range(0, len(todo), max(1, chunk))]
         n = self.workers or int(ray.cluster_resources().get("CPU", 1))
-        n = max(1, min(n, len(todo)))
+        n = max(1, min(n, len(chunks)))
         actors = [Worker.remote() for _ in range(n)]  # type: ignore[attr-defined]
         pending: dict[Any, tuple[int, Any]] = {}
-        queue = list(enumerate(todo))
+        queue = list(enumerate(chunks))
         idle = list(actors)
         try:
             while queue or pending:
@@ -90,15 +96,19 @@ class RayEngine:
                 ready, _ = ray.wait(list(pending), num_returns=1)
                 ref = ready[0]
                 i, actor = pending.pop(ref)
+                results: list[Any]
                 try:
-                    _, result = ray.get(ref)
+                    _, results = ray.get(ref)
                 except ray.exceptions.RayActorError:
-                    result = WorkerCrash(f"{todo[i]}: the worker process crashed")
+                    results = [
+                        WorkerCrash(f"{item}: the worker process crashed") for item in chunks[i]
+                    ]
                     actor = Worker.remote()  # type: ignore[attr-defined]
+                    actors.append(actor)
                 except ray.exceptions.RayError as exc:
-                    result = exc
+                    results = [exc] * len(chunks[i])
                 idle.append(actor)
-                yield todo[i], result
+                yield from zip(chunks[i], results)
         finally:
             for actor in actors:
                 ray.kill(actor)

@@ -1,0 +1,189 @@
+"""Checkpoints: safetensors weights + a JSON card that carries everything needed to run them.
+
+A checkpoint is a folder::
+
+    model.safetensors   the network's weights
+    card.json           model config (backbone, input size, mean/std), crop settings, frames per
+                        video, aggregation, calibration temperature and threshold, training data
+                        and recipe, metrics, fakescope version
+
+``load_detector(name_or_path)`` needs nothing else.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .. import __version__
+from .._atomic import atomic_write_bytes, atomic_write_json
+from ..errors import ModelError
+from .registry import ModelConfig
+
+__all__ = [
+    "CARD_FORMAT",
+    "Detector",
+    "ModelCard",
+    "load_checkpoint",
+    "load_detector",
+    "save_checkpoint",
+]
+
+CARD_FORMAT = 1
+SHIPPED = ("default",)
+
+
+@dataclass
+class ModelCard:
+    """What a checkpoint is and how to feed it. JSON round-trips through ``to_dict``/``from_dict``."""
+
+    name: str
+    model: dict[str, Any]
+    crop: dict[str, Any] = field(
+        default_factory=lambda: {"detector": "yunet", "margin": 1.3, "size": 256}
+    )
+    frames_per_video: int = 32
+    aggregation: str = "mean_of_max"  # video score = mean over frames of the max over faces
+    temperature: float = 1.0
+    threshold: float = 0.5
+    training: dict[str, Any] = field(default_factory=dict)
+    metrics: dict[str, Any] = field(default_factory=dict)
+    version: str = __version__
+    format: int = CARD_FORMAT
+    created: str = field(default_factory=lambda: time.strftime("%Y-%m-%dT%H:%M:%S%z"))
+
+    @property
+    def model_config(self) -> ModelConfig:
+        return ModelConfig.from_dict(self.model)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ModelCard:
+        if int(data.get("format", 0)) > CARD_FORMAT:
+            raise ModelError(
+                f"model card format {data.get('format')} is newer than this fakescope reads ({CARD_FORMAT})"
+            )
+        known = set(cls.__dataclass_fields__)
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+
+def save_checkpoint(folder: str | os.PathLike[str], model: Any, card: ModelCard) -> Path:
+    """Write ``model.safetensors`` and ``card.json`` into ``folder`` (each atomically)."""
+    from safetensors.torch import save
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    atomic_write_bytes(
+        folder / "model.safetensors", save(state, metadata={"fakescope": __version__})
+    )
+    atomic_write_json(folder / "card.json", card.to_dict(), indent=2)
+    return folder
+
+
+def _resolve(name_or_path: str | os.PathLike[str]) -> Path:
+    text = os.fspath(name_or_path)
+    if text in SHIPPED:
+        folder = Path(str(resources.files("fakescope") / "weights" / text))
+        if not (folder / "card.json").is_file():
+            raise ModelError(
+                f"the shipped model '{text}' is missing from this installation ({folder})"
+            )
+        return folder
+    path = Path(text)
+    if path.is_file() and path.name in ("card.json", "model.safetensors"):
+        path = path.parent
+    if not (path / "card.json").is_file() or not (path / "model.safetensors").is_file():
+        raise ModelError(
+            f"{text}: not a checkpoint (a folder with card.json and model.safetensors) "
+            f"nor a shipped model ({', '.join(SHIPPED)})"
+        )
+    return path
+
+
+def load_checkpoint(
+    name_or_path: str | os.PathLike[str], device: str = "cpu"
+) -> tuple[Any, ModelCard]:
+    """(network in eval mode, card) from a checkpoint folder or a shipped model name."""
+    import json
+
+    from safetensors.torch import load_file
+
+    from .registry import create_model
+
+    folder = _resolve(name_or_path)
+    try:
+        card = ModelCard.from_dict(json.loads((folder / "card.json").read_text()))
+        config = card.model_config
+    except (ValueError, TypeError) as exc:
+        raise ModelError(f"{folder / 'card.json'}: invalid model card ({exc})") from None
+    # the weights come from the checkpoint: never fetch pretrained ones again
+    model = create_model(config, pretrained="none", freeze_blocks=0)
+    try:
+        state = load_file(str(folder / "model.safetensors"), device="cpu")
+        model.load_state_dict(state, strict=True)
+    except (RuntimeError, OSError) as exc:
+        raise ModelError(
+            f"{folder}: weights do not match the card's model ({' '.join(str(exc).split())[:200]})"
+        ) from None
+    model.eval().to(device)
+    return model, card
+
+
+class Detector:
+    """A loaded checkpoint with its preprocessing: crops in, calibrated probabilities out."""
+
+    def __init__(self, model: Any, card: ModelCard, device: str = "cpu") -> None:
+        self.model = model
+        self.card = card
+        self.device = device
+        self.config = card.model_config
+
+    def preprocess(self, crops: np.ndarray) -> Any:
+        """(N, H, W, 3) uint8 RGB crops -> (N, 3, S, S) float tensor, resized and normalised."""
+        import cv2
+        import torch
+
+        s = self.config.input_size
+        resized = [
+            c if c.shape[:2] == (s, s) else cv2.resize(c, (s, s), interpolation=cv2.INTER_AREA)
+            for c in crops
+        ]
+        scaled = np.stack(resized).astype(np.float32) / 255.0
+        batch = (scaled - np.asarray(self.config.mean, np.float32)) / np.asarray(
+            self.config.std, np.float32
+        )
+        return torch.from_numpy(np.ascontiguousarray(batch.transpose(0, 3, 1, 2))).to(self.device)
+
+    def logits(self, crops: np.ndarray, batch_size: int = 32) -> np.ndarray:
+        """Raw (uncalibrated) logits of "fake" for each crop."""
+        import torch
+
+        out = []
+        with torch.inference_mode():
+            for i in range(0, len(crops), batch_size):
+                out.append(
+                    self.model(self.preprocess(crops[i : i + batch_size])).float().cpu().numpy()
+                )
+        return np.concatenate(out) if out else np.zeros(0, np.float32)
+
+    def predict_proba(self, crops: np.ndarray, batch_size: int = 32) -> np.ndarray:
+        """Calibrated probability of "fake" for each crop (temperature from the card)."""
+        z = self.logits(crops, batch_size) / float(self.card.temperature)
+        return 1.0 / (1.0 + np.exp(-z))
+
+
+def load_detector(
+    name_or_path: str | os.PathLike[str] = "default", device: str = "cpu"
+) -> Detector:
+    """``fakescope.load_detector("default")`` or a checkpoint folder -> ``Detector``."""
+    model, card = load_checkpoint(name_or_path, device)
+    return Detector(model, card, device)

@@ -1,0 +1,164 @@
+"""Typed training configuration: defaults -> YAML file -> ``key=value`` overrides."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ..errors import ConfigError
+
+__all__ = ["DataConfig", "OptimConfig", "TrainConfig", "TrainLoopConfig", "load_train_config"]
+
+
+@dataclass
+class DataConfig:
+    manifest: str = ""  # manifest with a split column (fakescope datasets split)
+    crops: str = ""  # a `fakescope extract` output folder over the manifest's videos
+    frames_per_video: int = 8
+    tracks: int = 1  # faces per video used: the first N tracks (largest x most persistent)
+    train_split: str = "train"
+    val_split: str = "val"
+    sbi: str = "off"  # off | only (real videos + self-blended fakes) | mix (labelled fakes too)
+    max_videos: int = 0  # cap per split (0 = all), for quick runs
+
+
+@dataclass
+class OptimConfig:
+    name: str = "adamw"  # adamw | adam
+    lr: float = 1e-4
+    backbone_lr: float | None = None  # None = same as lr
+    weight_decay: float = 1e-4
+    schedule: str = "warmup_cosine"  # warmup_cosine | plateau | constant
+    warmup_epochs: float = 3.0
+    min_lr_ratio: float = 0.01
+    plateau_factor: float = 0.5
+    plateau_patience: int = 1
+
+
+@dataclass
+class TrainLoopConfig:
+    epochs: int = 20
+    batch_size: int = 32
+    freeze_backbone_epochs: int = 0  # staged freezing: train the head first
+    amp: bool = True  # mixed precision (GPU only)
+    grad_clip: float = 1.0
+    label_smoothing: float = 0.0
+    balance: str = "pos_weight"  # pos_weight | sampler | none
+    patience: int = 3
+    min_delta: float = 0.002
+    seed: int = 0
+    num_workers: int = 0
+    device: str = "auto"
+
+
+@dataclass
+class TrainConfig:
+    name: str = "run"
+    out: str = "runs"
+    model: dict[str, Any] = field(default_factory=lambda: {"name": "efficientnet_lite0"})
+    data: DataConfig = field(default_factory=DataConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    train: TrainLoopConfig = field(default_factory=TrainLoopConfig)
+    augment: dict[str, Any] = field(default_factory=dict)  # AugmentConfig fields
+    sbi_config: dict[str, Any] = field(default_factory=dict)  # SBIConfig fields
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @property
+    def run_dir(self) -> Path:
+        return Path(self.out) / self.name
+
+
+_NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)[eE][+-]?\d+")
+
+
+def _set(obj: Any, dotted: str, raw: Any) -> None:
+    if isinstance(raw, str) and _NUMBER.fullmatch(raw.strip()):
+        raw = float(raw)  # YAML 1.1 reads 1e-5 (no dot) as a string
+    parts = dotted.split(".")
+    target = obj
+    for p in parts[:-1]:
+        target = target[p] if isinstance(target, dict) else getattr(target, p, None)
+        if target is None:
+            raise ConfigError(f"config: unknown key '{dotted}'")
+    key = parts[-1]
+    if isinstance(target, dict):
+        target[key] = raw
+        return
+    if not dataclasses.is_dataclass(target) or key not in {
+        f.name for f in dataclasses.fields(target)
+    }:
+        raise ConfigError(f"config: unknown key '{dotted}'")
+    current = getattr(target, key)
+    if current is not None and raw is not None and not isinstance(raw, type(current)):
+        if isinstance(current, float) and isinstance(raw, int):
+            raw = float(raw)
+        else:
+            raise ConfigError(f"config: {dotted} expects {type(current).__name__}, got {raw!r}")
+    setattr(target, key, raw)
+
+
+def _flatten(obj: Any, data: dict[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
+    """Nested YAML mappings -> dotted keys, down to the dataclass fields (dict fields whole)."""
+    out: list[tuple[str, Any]] = []
+    for key, value in data.items():
+        current = getattr(obj, key, None) if dataclasses.is_dataclass(obj) else None
+        if isinstance(value, dict) and dataclasses.is_dataclass(current):
+            out.extend(_flatten(current, value, f"{prefix}{key}."))
+        else:
+            out.append((f"{prefix}{key}", value))
+    return out
+
+
+def load_train_config(path: str | None, overrides: list[str] | None = None) -> TrainConfig:
+    """Defaults, then the YAML file, then ``key=value`` overrides (values parsed as YAML)."""
+    config = TrainConfig()
+    if path:
+        try:
+            data = yaml.safe_load(Path(path).read_text()) or {}
+        except (OSError, yaml.YAMLError) as exc:
+            raise ConfigError(
+                f"{path}: cannot read config ({' '.join(str(exc).split())[:200]})"
+            ) from None
+        if not isinstance(data, dict):
+            raise ConfigError(f"{path}: the config must be a mapping")
+        for key, value in _flatten(config, data):
+            _set(config, key, value)
+    for item in overrides or []:
+        if "=" not in item:
+            raise ConfigError(f"override '{item}' is not KEY=VALUE")
+        key, value = item.split("=", 1)
+        _set(config, key.strip(), yaml.safe_load(value))
+    _validate(config)
+    return config
+
+
+def _validate(c: TrainConfig) -> None:
+    checks = [
+        (c.data.frames_per_video >= 1, "data.frames_per_video must be >= 1"),
+        (c.data.tracks >= 1, "data.tracks must be >= 1"),
+        (c.data.sbi in ("off", "only", "mix"), "data.sbi must be off, only or mix"),
+        (c.optim.name in ("adamw", "adam"), "optim.name must be adamw or adam"),
+        (
+            c.optim.schedule in ("warmup_cosine", "plateau", "constant"),
+            "optim.schedule must be warmup_cosine, plateau or constant",
+        ),
+        (c.optim.lr > 0, "optim.lr must be > 0"),
+        (c.train.epochs >= 1, "train.epochs must be >= 1"),
+        (c.train.batch_size >= 1, "train.batch_size must be >= 1"),
+        (
+            c.train.balance in ("pos_weight", "sampler", "none"),
+            "train.balance must be pos_weight, sampler or none",
+        ),
+        (0.0 <= c.train.label_smoothing < 0.5, "train.label_smoothing must be within [0, 0.5)"),
+        ("name" in c.model, "model.name is required"),
+    ]
+    for ok, message in checks:
+        if not ok:
+            raise ConfigError(f"config: {message}")

@@ -1,0 +1,190 @@
+"""Training samples from a manifest and the face crops that ``fakescope extract`` cached.
+
+Each video contributes ``frames_per_video`` crops (evenly spread over its first ``tracks``
+face tracks). With SBI, every real crop also yields a self-blended pseudo-fake.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from torch.utils.data import Dataset
+
+from ..cache import CropCache
+from ..datasets import read_manifest
+from ..errors import DatasetError
+
+__all__ = ["CropSample", "FrameDataset", "load_samples"]
+
+
+@dataclass(frozen=True)
+class CropSample:
+    crop: str  # PNG path
+    label: int
+    video_id: str
+    landmarks: tuple[tuple[float, float], ...] | None  # crop coordinates (68 or 5 points)
+
+
+def _extract_rows(crops_dir: Path) -> tuple[dict[str, dict[str, Any]], Path]:
+    """path -> summary row of a ``fakescope extract`` output folder, and its cache folder."""
+    summary = crops_dir / "summary.json"
+    rows: dict[str, dict[str, Any]] = {}
+    cache: Path | None = None
+    if summary.is_file():
+        data = json.loads(summary.read_text())
+        cache = Path(data["cache"])
+        rows = {os.path.realpath(v["path"]): v for v in data["videos"]}
+    elif (crops_dir / "results.jsonl").is_file():
+        from ..engines import ResultLog
+
+        rows = {
+            os.path.realpath(k): v for k, v in ResultLog(crops_dir / "results.jsonl").done().items()
+        }
+        cache = crops_dir / "cache"
+    if cache is None:
+        raise DatasetError(f"{crops_dir}: no summary.json or results.jsonl of 'fakescope extract'")
+    return rows, cache
+
+
+def load_samples(
+    manifest_path: str,
+    crops_dir: str,
+    split: str,
+    *,
+    frames_per_video: int = 8,
+    tracks: int = 1,
+    labels: tuple[int, ...] = (0, 1),
+    max_videos: int = 0,
+    seed: int = 0,
+) -> list[CropSample]:
+    """The crops of one split: manifest rows joined to their cache entries."""
+    manifest = read_manifest(manifest_path)
+    table = manifest.table
+    if table["split"].isna().all():
+        raise DatasetError(
+            f"{manifest_path}: no split column values; run 'fakescope datasets split' first"
+        )
+    table = table[(table["split"] == split) & table["label"].isin(labels)]
+    if max_videos and len(table) > max_videos:
+        table = table.sample(n=max_videos, random_state=seed)
+    rows, cache_dir = _extract_rows(Path(crops_dir))
+    cache = CropCache(cache_dir)
+    samples: list[CropSample] = []
+    absent = 0
+    for vid, path, label in zip(
+        table["video_id"], manifest.absolute_paths_of(table), table["label"]
+    ):
+        row = rows.get(os.path.realpath(path))
+        entry = cache.get(row["cache_key"]) if row and row.get("cache_key") else None
+        if entry is None:
+            absent += 1
+            continue
+        picks: list[tuple[str, Any]] = []
+        for track in entry.tracks[:tracks]:
+            lms = (
+                track.get("crop_landmarks")
+                or track.get("crop_keypoints")
+                or [None] * len(track["files"])
+            )
+            picks.extend(zip([str(entry.root / "crops" / f) for f in track["files"]], lms))
+        if not picks:
+            continue
+        chosen = np.unique(
+            np.linspace(0, len(picks) - 1, min(frames_per_video, len(picks))).round().astype(int)
+        )
+        for k in chosen:
+            crop, lm = picks[k]
+            samples.append(
+                CropSample(crop, int(label), str(vid), tuple(map(tuple, lm)) if lm else None)
+            )
+    if not samples:
+        raise DatasetError(
+            f"no crops for split '{split}' ({absent} videos not extracted): run "
+            f"'fakescope extract {manifest_path} --out {crops_dir}' with the same settings first"
+        )
+    return samples
+
+
+class FrameDataset(Dataset):
+    """A torch-style dataset of (image tensor, label, index) from crop samples.
+
+    ``sbi=True`` doubles it: item ``i + n`` is a self-blended pseudo-fake of real crop ``i``.
+    Randomness (augmentation, SBI) comes from a generator seeded by (seed, epoch, index), so an
+    epoch is reproducible whatever the worker layout.
+    """
+
+    def __init__(
+        self,
+        samples: list[CropSample],
+        *,
+        input_size: int,
+        mean: tuple[float, ...],
+        std: tuple[float, ...],
+        augment: Any = None,
+        sbi: Any = None,
+        seed: int = 0,
+    ) -> None:
+        self.samples = samples
+        self.input_size = input_size
+        self.mean = np.asarray(mean, np.float32)
+        self.std = np.asarray(std, np.float32)
+        self.augment = augment
+        self.sbi = sbi
+        self.seed = seed
+        self.epoch = 0
+        self.n_real = len(samples)
+
+    def __len__(self) -> int:
+        return self.n_real * (2 if self.sbi is not None else 1)
+
+    def labels(self) -> np.ndarray:
+        base = np.array([s.label for s in self.samples], np.int64)
+        return (
+            np.concatenate([base, np.ones(self.n_real, np.int64)]) if self.sbi is not None else base
+        )
+
+    def video_ids(self) -> list[str]:
+        ids = [s.video_id for s in self.samples]
+        return ids + [f"{v}#sbi" for v in ids] if self.sbi is not None else ids
+
+    def load(self, index: int) -> tuple[np.ndarray, int]:
+        """The uint8 crop for an item (SBI applied, before augmentation) and its label."""
+        import cv2
+
+        sample = self.samples[index % self.n_real]
+        bgr = cv2.imread(sample.crop, cv2.IMREAD_COLOR)
+        if bgr is None:
+            raise DatasetError(f"{sample.crop}: cannot read cached crop")
+        image = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+        if index < self.n_real:
+            return image, sample.label
+        from .sbi import self_blend
+
+        if sample.landmarks is None:
+            raise DatasetError(
+                f"{sample.crop}: SBI needs landmarks or keypoints in the cache entry"
+            )
+        rng = np.random.default_rng([self.seed, self.epoch, index, 1])
+        blended = self_blend(image, np.asarray(sample.landmarks, np.float32), rng, config=self.sbi)
+        return blended.image, 1
+
+    def __getitem__(self, index: int) -> tuple[Any, int, int]:
+        import cv2
+        import torch
+
+        image, label = self.load(index)
+        if self.augment is not None:
+            from .augment import augment_image
+
+            rng = np.random.default_rng([self.seed, self.epoch, index, 2])
+            image = augment_image(image, rng, self.augment)
+        s = self.input_size
+        if image.shape[:2] != (s, s):
+            image = cv2.resize(image, (s, s), interpolation=cv2.INTER_AREA)
+        x = (image.astype(np.float32) / 255.0 - self.mean) / self.std
+        return torch.from_numpy(np.ascontiguousarray(x.transpose(2, 0, 1))), label, index
