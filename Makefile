@@ -12,7 +12,7 @@ VIDEO ?=
 OUT ?= demo-output
 PYTEST_ARGS ?=
 
-.PHONY: setup demo test test-quick check lint typecheck benchmarks clean
+.PHONY: setup demo test test-quick check lint typecheck benchmarks train-default clean
 
 setup: $(STAMP)
 
@@ -46,6 +46,16 @@ test-quick: setup
 benchmarks: setup
 	$(PY) benchmarks/extract_speed.py
 	$(PY) benchmarks/index_speed.py
+
+# Reproduce the shipped default detector from scratch on a CPU (needs ../shared/data).
+DEFAULT_RUN := runs/default
+train-default: setup
+	$(PY) scripts/default_data.py --out $(DEFAULT_RUN)/data/manifest.parquet
+	$(VENV)/bin/fakescope extract $(DEFAULT_RUN)/data/manifest.parquet --out $(DEFAULT_RUN)/crops --frames 16 --workers 2 -q
+	$(VENV)/bin/fakescope train configs/default.yaml
+	$(VENV)/bin/fakescope calibrate --model $(DEFAULT_RUN)/best --manifest $(DEFAULT_RUN)/data/manifest.parquet --split val --out $(DEFAULT_RUN)/calibrated --cache $(DEFAULT_RUN)/crops/cache
+	$(VENV)/bin/fakescope evaluate --model $(DEFAULT_RUN)/calibrated --manifest $(DEFAULT_RUN)/data/manifest.parquet --split test --out $(DEFAULT_RUN)/eval --cache $(DEFAULT_RUN)/crops/cache
+	$(PY) scripts/package_default.py --checkpoint $(DEFAULT_RUN)/calibrated --eval $(DEFAULT_RUN)/eval --log $(DEFAULT_RUN)/log.csv
 
 clean:
 	rm -rf $(VENV) build .pytest_cache .mypy_cache .ruff_cache demo-output

@@ -12,7 +12,7 @@ from typing import Any
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__", "load_detector"]
+__all__ = ["__version__", "load_detector", "scan"]
 
 
 def load_detector(name_or_path: str = "default", device: str = "cpu") -> Any:
@@ -20,3 +20,10 @@ def load_detector(name_or_path: str = "default", device: str = "cpu") -> Any:
     from .models import load_detector as _load
 
     return _load(name_or_path, device)
+
+
+def scan(path: str, model: str = "default", **options: Any) -> Any:
+    """Scan a video: ``fakescope.scan("video.mp4").probability`` (a ``ScanResult``)."""
+    from .inference.scan import scan as _scan
+
+    return _scan(path, model, **options)

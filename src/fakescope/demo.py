@@ -61,17 +61,29 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m fakescope.demo", description=__doc__)
     parser.add_argument("--video", help="your own video (default: a clip built now)")
     parser.add_argument("--out", default="demo-output", help="output folder")
+    parser.add_argument("--model", default="default", help="detector (default: the shipped one)")
     args = parser.parse_args(argv)
     out = Path(args.out)
     video = Path(args.video) if args.video else make_demo_clip(out / "astronaut-demo.mp4")
     if not args.video:
-        print(f"built a demo clip from scikit-image's astronaut photo: {video}")
+        print(f"built a demo clip from scikit-image's astronaut photo (a real face): {video}")
     from .cli.main import main as cli
 
-    code = cli(["extract", str(video), "--out", str(out), "--preview"])
-    previews = sorted((out / "previews").glob("*.png"))
-    if previews:
-        print(f"contact sheet of the face crops: {previews[-1]}")
+    report = out / "report.html"
+    code = cli(
+        [
+            "scan",
+            str(video),
+            "--model",
+            args.model,
+            "--report",
+            str(report),
+            "--cache",
+            str(out / "cache"),
+        ]
+    )
+    if code == 0:
+        print(f"open the report in a browser: {report.resolve()}")
     return code
 
 

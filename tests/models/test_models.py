@@ -164,3 +164,17 @@ def test_bad_checkpoints(tmp_path):
     (tmp_path / "model.safetensors").write_bytes(b"")
     with pytest.raises(ModelError, match="invalid model card"):
         load_detector(tmp_path)
+
+
+def test_onnx_runtime_and_pytorch_agree(tmp_path):
+    pytest.importorskip("onnxruntime")
+    torch.manual_seed(0)
+    model = create_model("efficientnet_lite0", pretrained="none", input_size=96).eval()
+    save_checkpoint(tmp_path, model, ModelCard(name="o", model=model.config.to_dict()), onnx=True)
+    fast = load_detector(tmp_path)
+    assert fast.backend == "onnxruntime"
+    crops = np.random.default_rng(1).integers(0, 256, (5, 128, 128, 3), dtype=np.uint8)
+    assert np.abs(fast.logits(crops, batch_size=2) - fast.torch_logits(crops)).max() < 1e-4
+    assert load_detector(tmp_path, onnx=False).backend == "torch"
+    save_checkpoint(tmp_path, model, ModelCard(name="o", model=model.config.to_dict()))
+    assert not (tmp_path / "model.onnx").exists()  # a re-save without ONNX drops the stale export

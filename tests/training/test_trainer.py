@@ -164,3 +164,22 @@ def test_config_layers_and_errors(tmp_path):
         load_train_config(str(f), ["train.epochs=many"])
     with pytest.raises(ConfigError, match=r"data\.sbi must be"):
         load_train_config(None, ["data.sbi=sometimes"])
+
+
+@pytest.mark.slow
+def test_two_process_gloo_training_with_torchrun(prepared):
+    """Multi-process data-parallel training (DDP over gloo on the CPU) through torchrun."""
+    import subprocess
+    import sys
+
+    overrides = recipe(prepared, name="ddp", **{"train.epochs": "1", "train.num_workers": "0"})
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--standalone",
+           "-m", "fakescope", "train", str(_empty_yaml(prepared)), *overrides, "-q"]  # fmt: skip
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    with open(prepared / "runs" / "ddp" / "log.csv") as fh:
+        rows = list(csv.DictReader(fh))
+    assert len(rows) == 1  # one writer (rank 0)
+    import fakescope
+
+    assert fakescope.load_detector(prepared / "runs" / "ddp" / "best").card.name == "ddp"

@@ -14,9 +14,12 @@ DESCRIPTION = """\
 fakescope: detect deepfake videos.
 
 Verbs:
+  scan      scan videos: calibrated probability of fake, per face and frame; JSON + HTML
   extract   sample frames, find and track faces, write face crops to a cache
   datasets  index benchmarks into one manifest; split by identity; stats; audit files
   train     train a detector from a YAML recipe on cached crops
+  evaluate  every metric of a detector on a manifest split, with intervals and plots
+  calibrate fit temperature scaling on a split, write a calibrated checkpoint
 
 Run 'fakescope VERB --help' for the options and examples of each verb.
 """
@@ -30,11 +33,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"fakescope {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="VERB")
-    from . import datasets, extract, train
+    from . import datasets, evaluate, extract, scan, train
 
+    scan.register(sub)
     extract.register(sub)
     datasets.register(sub)
     train.register(sub)
+    evaluate.register(sub)
     return parser
 
 

@@ -353,6 +353,7 @@ class VideoReader:
         decoder = self._decode_from(None, wanted)
         current: int | None = None  # pts of the last decoded frame
         pending: av.VideoFrame | None = None  # a decoded frame not consumed yet
+        seeked = False
         missing = 0
         for i, tp in zip(valid.tolist(), target_pts.tolist()):
             if not self._sequential_only:
@@ -365,9 +366,18 @@ class VideoReader:
                 ):
                     decoder = self._decode_from(key, wanted)
                     pending = None
+                    seeked = True
             while True:
                 frame = pending if pending is not None else next(decoder, None)
                 pending = None
+                if seeked and frame is not None and frame.pts is not None and int(frame.pts) > tp:
+                    # the container seeks imprecisely (e.g. MPEG program streams have no
+                    # index): decode this file from the start, without seeking, from now on
+                    self._sequential_only = True
+                    self._reopen()
+                    decoder = self._decode_from(None, wanted)
+                    frame = next(decoder, None)
+                seeked = False
                 if frame is None:
                     rest = len(valid) - valid.tolist().index(i)
                     self.warnings.append(

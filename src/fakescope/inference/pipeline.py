@@ -1,0 +1,114 @@
+"""Score the cached face crops of a video with a detector, and aggregate to one probability.
+
+Used by ``fakescope scan`` and ``fakescope evaluate``: the crops come from the extraction cache
+(``fakescope.extraction``), every face of every sampled frame is scored in batches, logits are
+calibrated with the card's temperature, then aggregated:
+
+``mean_of_max`` (default)
+    per frame, the most suspicious face; the video is the mean over frames.
+``topk``
+    the mean of the ``k`` most suspicious frames (frames scored as in ``mean_of_max``).
+``max_track``
+    each track's mean over its frames; the video is its most suspicious track.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ..cache import CacheEntry
+from .calibration import sigmoid
+
+__all__ = ["AGGREGATIONS", "VideoScores", "aggregate", "score_entry"]
+
+AGGREGATIONS = ("mean_of_max", "topk", "max_track")
+
+
+@dataclass
+class VideoScores:
+    """Per-face logits of one video: parallel arrays, one element per (track, sampled frame)."""
+
+    track: np.ndarray  # int
+    frame: np.ndarray  # position in the sampled frames
+    index: np.ndarray  # frame index in the video
+    timestamp: np.ndarray  # seconds
+    logit: np.ndarray  # raw model logits
+    files: list[str] = field(default_factory=list)  # crop PNG of each face
+
+    def __len__(self) -> int:
+        return len(self.logit)
+
+    def probabilities(self, temperature: float = 1.0) -> np.ndarray:
+        return np.asarray(sigmoid(self.logit / float(temperature)), np.float64)
+
+
+def score_entry(
+    entry: CacheEntry, detector: Any, *, max_tracks: int = 0, batch_size: int = 32
+) -> VideoScores:
+    """Run ``detector`` on every cached crop of the entry's tracks (first ``max_tracks`` if > 0)."""
+    tracks = entry.tracks[:max_tracks] if max_tracks else entry.tracks
+    cols: dict[str, list[Any]] = {
+        "track": [],
+        "frame": [],
+        "index": [],
+        "timestamp": [],
+        "files": [],
+    }
+    crops = []
+    for t in tracks:
+        images = entry.load_crops(t["track_id"])
+        crops.append(images)
+        n = len(images)
+        cols["track"] += [t["track_id"]] * n
+        cols["frame"] += list(t["frames"])
+        cols["index"] += list(t["frame_indices"])
+        cols["timestamp"] += list(t["timestamps"])
+        cols["files"] += [str(p) for p in entry.crop_paths(t["track_id"])]
+    logits = (
+        detector.logits(np.concatenate(crops), batch_size) if crops else np.zeros(0, np.float32)
+    )
+    return VideoScores(
+        np.asarray(cols["track"], np.int64), np.asarray(cols["frame"], np.int64),
+        np.asarray(cols["index"], np.int64), np.asarray(cols["timestamp"], np.float64),
+        np.asarray(logits, np.float64), cols["files"],
+    )  # fmt: skip
+
+
+def aggregate(
+    scores: VideoScores, temperature: float = 1.0, how: str = "mean_of_max", k: int = 5
+) -> dict[str, Any]:
+    """Video probability, per-track probabilities and the per-frame timeline.
+
+    Returns ``{"probability", "tracks": {id: prob}, "frames": [{"frame", "index", "timestamp",
+    "faces": {track: prob}, "max"}]}``; ``probability`` is None when there is no face.
+    """
+    if how not in AGGREGATIONS:
+        from ..errors import ConfigError
+
+        raise ConfigError(
+            f"aggregation: unknown rule '{how}'; choose from {', '.join(AGGREGATIONS)}"
+        )
+    p = scores.probabilities(temperature)
+    tracks = {int(t): float(p[scores.track == t].mean()) for t in np.unique(scores.track)}
+    frames = []
+    for f in np.unique(scores.frame):
+        sel = scores.frame == f
+        faces = {int(t): float(v) for t, v in zip(scores.track[sel], p[sel])}
+        i = int(np.flatnonzero(sel)[0])
+        frames.append(
+            {"frame": int(f), "index": int(scores.index[i]), "timestamp": float(scores.timestamp[i]),
+             "faces": faces, "max": max(faces.values())}
+        )  # fmt: skip
+    if not frames:
+        return {"probability": None, "tracks": {}, "frames": []}
+    per_frame = np.array([fr["max"] for fr in frames])
+    if how == "mean_of_max":
+        prob = float(per_frame.mean())
+    elif how == "topk":
+        prob = float(np.sort(per_frame)[::-1][: max(1, k)].mean())
+    else:
+        prob = max(tracks.values())
+    return {"probability": prob, "tracks": tracks, "frames": frames}

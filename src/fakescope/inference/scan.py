@@ -1,0 +1,167 @@
+"""``fakescope.scan(path)``: a video in, a calibrated verdict out (``ScanResult``).
+
+Sampling and faces come through the crop cache (``fakescope.extraction``) with the model card's
+own settings; every face of every sampled frame is scored in batches; logits are calibrated
+with the card's temperature and aggregated (``fakescope.inference.pipeline``). A video without
+a face gets ``status="no_face"`` and no probability, never a guess.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .. import __version__
+from ..errors import FakescopeError
+from .pipeline import VideoScores, aggregate, score_entry
+
+__all__ = ["SCHEMA_VERSION", "ScanResult", "Scanner", "scan"]
+
+SCHEMA_VERSION = "1.0"
+
+
+@dataclass
+class ScanResult:
+    """The answer for one video. ``to_dict()`` follows ``schemas/scan_result.schema.json``."""
+
+    path: str
+    status: str  # ok | no_face | failed
+    probability: float | None = None
+    verdict: str | None = None  # fake | real
+    threshold: float = 0.5
+    error: str | None = None
+    reason: str | None = None
+    tracks: list[dict[str, Any]] = field(default_factory=list)
+    timeline: list[dict[str, Any]] = field(default_factory=list)
+    video: dict[str, Any] = field(default_factory=dict)
+    model: dict[str, Any] = field(default_factory=dict)
+    settings: dict[str, Any] = field(default_factory=dict)
+    timing: dict[str, float] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+    schema_version: str = SCHEMA_VERSION
+    fakescope: str = __version__
+    faces: Any = field(default=None, repr=False)  # VideoScores, for reports; not serialised
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data.pop("faces")
+        return data
+
+
+class Scanner:
+    """Holds a loaded detector and face extractor; ``scanner(path) -> ScanResult``."""
+
+    def __init__(
+        self,
+        model: str | os.PathLike[str] = "default",
+        *,
+        frames: int | None = None,
+        device: str = "auto",
+        cache: str | os.PathLike[str] | None = None,
+        aggregation: str | None = None,
+    ) -> None:
+        from ..evaluation.protocol import extract_settings_for
+        from ..extraction import Extractor
+        from ..models import load_detector
+
+        if device == "auto":
+            import torch
+
+            device = "cuda" if torch.cuda.is_available() else "cpu"
+        self.device = device
+        self.detector = load_detector(model, device)
+        self.card = self.detector.card
+        self.aggregation = aggregation or (
+            self.card.aggregation
+            if self.card.aggregation in ("mean_of_max", "topk", "max_track")
+            else "mean_of_max"
+        )
+        self.settings = extract_settings_for(self.card, frames)
+        cache_dir = (
+            cache
+            or os.environ.get("FAKESCOPE_CACHE")
+            or Path(tempfile.gettempdir()) / "fakescope-cache"
+        )
+        self.extractor = Extractor(self.settings, cache_dir)
+
+    def __call__(self, path: str | os.PathLike[str]) -> ScanResult:
+        started = time.perf_counter()
+        spath = os.fspath(path)
+        card = self.card
+        base: dict[str, Any] = {
+            "threshold": float(card.threshold),
+            "model": {"name": card.name, "network": card.model.get("name"), "temperature": card.temperature,
+                      "version": card.version, "created": card.created},
+            "settings": {"sampling": self.settings.sampling, "detector": self.settings.detector,
+                         "crop": self.settings.crop.to_dict(), "aggregation": self.aggregation,
+                         "device": self.device},
+        }  # fmt: skip
+        extracted = self.extractor(spath)
+        t_extract = time.perf_counter() - started
+        if extracted.status == "failed" or extracted.entry is None:
+            return ScanResult(
+                spath,
+                "failed",
+                error=extracted.error,
+                timing={"total_s": round(t_extract, 3)},
+                **base,
+            )
+        meta = extracted.entry.meta
+        video = dict(meta.get("video", {}))
+        if extracted.status == "no_face":
+            return ScanResult(
+                spath, "no_face", reason=meta.get("reason") or "no face found", video=video,
+                warnings=list(extracted.warnings), timing={"extract_s": round(t_extract, 3), "total_s": round(t_extract, 3)}, **base,
+            )  # fmt: skip
+        try:
+            scores = score_entry(extracted.entry, self.detector)
+        except (FakescopeError, OSError) as exc:
+            return ScanResult(spath, "failed", error=f"{spath}: {exc}", video=video, **base)
+        agg = aggregate(scores, card.temperature, self.aggregation)
+        t_total = time.perf_counter() - started
+        prob = agg["probability"]
+        tracks = []
+        for t in meta["tracks"]:
+            tid = t["track_id"]
+            if tid not in agg["tracks"]:
+                continue
+            tracks.append(
+                {"track_id": tid, "probability": agg["tracks"][tid], "frames": len(t["frames"]),
+                 "start": t["timestamps"][0], "end": t["timestamps"][-1],
+                 "boxes": [{"frame_index": i, "time": ts, "box": b, "probability": _face_prob(scores, agg, tid, i)}
+                           for i, ts, b in zip(t["frame_indices"], t["timestamps"], t["boxes"])]}
+            )  # fmt: skip
+        timeline = [
+            {
+                "time": f["timestamp"],
+                "frame_index": f["index"],
+                "faces": {str(k): v for k, v in f["faces"].items()},
+                "max": f["max"],
+            }
+            for f in agg["frames"]
+        ]
+        return ScanResult(
+            spath, "ok", probability=prob, verdict="fake" if prob >= card.threshold else "real",
+            tracks=tracks, timeline=timeline, video=video, warnings=list(extracted.warnings),
+            timing={"extract_s": round(t_extract, 3), "score_s": round(t_total - t_extract, 3),
+                    "total_s": round(t_total, 3), "cached": extracted.cached},
+            faces=scores, **base,
+        )  # fmt: skip
+
+
+def _face_prob(scores: VideoScores, agg: dict[str, Any], track: int, index: int) -> float | None:
+    for f in agg["frames"]:
+        if f["index"] == index:
+            return f["faces"].get(track)
+    return None
+
+
+def scan(
+    path: str | os.PathLike[str], model: str | os.PathLike[str] = "default", **options: Any
+) -> ScanResult:
+    """Scan one video with a detector (``"default"``, shipped, or a checkpoint folder)."""
+    return Scanner(model, **options)(path)

@@ -1,0 +1,151 @@
+"""`fakescope scan` and `fakescope.scan` with a small checkpoint built by the test."""
+
+import json
+from html.parser import HTMLParser
+from pathlib import Path
+
+import jsonschema
+import pytest
+
+import fakescope
+from fakescope.cli.main import main
+from fakescope.models import ModelCard, create_model, save_checkpoint
+from tests.conftest import write_video
+
+SCHEMA = json.loads(
+    (Path(fakescope.__file__).parent / "schemas" / "scan_result.schema.json").read_text()
+)
+
+
+@pytest.fixture(scope="module")
+def ckpt(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    import torch
+
+    root = tmp_path_factory.mktemp("scan")
+    torch.manual_seed(0)
+    model = create_model("efficientnet_b0", pretrained="none", input_size=64).eval()
+    save_checkpoint(
+        root / "ckpt",
+        model,
+        ModelCard(name="tiny", model=model.config.to_dict(), frames_per_video=6, temperature=1.5),
+    )
+    return root / "ckpt"
+
+
+@pytest.fixture(scope="module")
+def clips(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    d = tmp_path_factory.mktemp("scanclips")
+    write_video(d / "face.mp4", n_frames=20, width=200, height=200)
+    write_video(d / "plain.mp4", n_frames=10, face=False)
+    (d / "broken.mp4").write_bytes(b"not a video")
+    return d
+
+
+def test_python_api_result_follows_the_schema(ckpt, clips, tmp_path):
+    result = fakescope.scan(str(clips / "face.mp4"), model=str(ckpt), cache=str(tmp_path))
+    data = result.to_dict()
+    jsonschema.validate(data, SCHEMA)
+    assert data["status"] == "ok" and 0 < data["probability"] < 1
+    assert data["verdict"] == ("fake" if data["probability"] >= 0.5 else "real")
+    assert len(data["timeline"]) == 6 and data["tracks"][0]["frames"] == 6
+    assert data["model"]["temperature"] == 1.5 and data["settings"]["sampling"] == "uniform:6"
+    again = fakescope.scan(str(clips / "face.mp4"), model=str(ckpt), cache=str(tmp_path))
+    assert again.timing["cached"] is True and again.probability == pytest.approx(result.probability)
+
+
+def test_no_face_is_a_result_not_a_guess(ckpt, clips, tmp_path):
+    data = fakescope.scan(str(clips / "plain.mp4"), model=str(ckpt), cache=str(tmp_path)).to_dict()
+    jsonschema.validate(data, SCHEMA)
+    assert data["status"] == "no_face" and data["probability"] is None and data["verdict"] is None
+    assert "no face" in data["reason"]
+
+
+class _Collect(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.h2: list[str] = []
+        self.srcs: list[str] = []
+        self.links: list[str] = []
+        self._in_h2 = False
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        if tag == "h2":
+            self._in_h2 = True
+        if tag in ("img", "script") and "src" in a:
+            self.srcs.append(a["src"])
+        if tag == "link":
+            self.links.append(a.get("href", ""))
+
+    def handle_endtag(self, tag):
+        if tag == "h2":
+            self._in_h2 = False
+
+    def handle_data(self, data):
+        if self._in_h2:
+            self.h2.append(data)
+
+
+def test_html_report_is_self_contained(ckpt, clips, tmp_path, capsys):
+    report = tmp_path / "r.html"
+    code = main(
+        [
+            "scan",
+            str(clips / "face.mp4"),
+            "--model",
+            str(ckpt),
+            "--report",
+            str(report),
+            "--cache",
+            str(tmp_path / "c"),
+        ]
+    )
+    assert code == 0
+    out = capsys.readouterr().out
+    assert "probability of fake" in out and str(report) in out
+    page = _Collect()
+    page.feed(report.read_text())
+    assert page.h2 == [
+        "Timeline",
+        "Most suspicious faces",
+        "Faces (tracks)",
+        "Video",
+        "Model and settings",
+    ]
+    assert len(page.srcs) == 12  # 6 crops + 6 heatmaps
+    assert all(s.startswith("data:image/png;base64,") for s in page.srcs)
+    assert page.links == [] and "<svg" in report.read_text()
+
+
+def test_batch_rows_exit_code_and_files(ckpt, clips, tmp_path, capsys):
+    out = tmp_path / "batch"
+    code = main(
+        [
+            "scan",
+            str(clips),
+            "--model",
+            str(ckpt),
+            "--out",
+            str(out),
+            "--reports",
+            "--json",
+            "--cache",
+            str(tmp_path / "c"),
+        ]
+    )
+    assert code == 1  # broken.mp4 failed; the others were scanned
+    rows = json.loads(capsys.readouterr().out)
+    status = {Path(r["path"]).name: r["status"] for r in rows}
+    assert status == {"broken.mp4": "failed", "face.mp4": "ok", "plain.mp4": "no_face"}
+    broken = next(r for r in rows if r["status"] == "failed")
+    assert "broken.mp4" in broken["error"] and "\n" not in broken["error"]
+    assert len((out / "results.jsonl").read_text().splitlines()) == 3
+    assert (out / "results.csv").read_text().count("\n") == 4
+    assert len(list((out / "reports").glob("*.html"))) == 3
+
+
+def test_usage_errors(ckpt, clips, capsys):
+    assert main(["scan", str(clips), "--model", str(ckpt), "--report", "x.html"]) == 2
+    assert "--reports --out" in capsys.readouterr().err
+    assert main(["scan", str(clips / "face.mp4"), "--model", "no/such/model"]) == 2
+    assert "not a checkpoint" in capsys.readouterr().err
