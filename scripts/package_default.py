@@ -43,6 +43,11 @@ def main() -> int:
         "breakdown": metrics["breakdown"], "videos": metrics["videos"]}}  # fmt: skip
     DEST.mkdir(parents=True, exist_ok=True)
     shutil.copy2(ckpt / "model.safetensors", DEST / "model.safetensors")
+    from fakescope.models import load_checkpoint
+    from fakescope.models.checkpoint import export_onnx
+
+    model, _ = load_checkpoint(ckpt)
+    export_onnx(model, DEST / "model.onnx")  # ONNX Runtime on CPUs
     (DEST / "card.json").write_text(json.dumps(card, indent=2) + "\n")
     eval_copy = ROOT / "benchmarks" / "results" / "default_model_eval"
     eval_copy.mkdir(parents=True, exist_ok=True)
@@ -142,8 +147,16 @@ def render(card: dict, metrics: dict, log_rows: list[dict]) -> str:
         "- Heavily compressed video (FF++ c40) and low-resolution faces blur the blending traces it looks for.",
         "- Whole-face synthesis and audio-driven animation differ from face swaps; see the `wild` rows.",
         "- It scores faces only: a video without a detectable face gets no verdict.",
-        "",
     ]
+    if isinstance(v, dict):
+        at = v["at_threshold"]
+        lines += [
+            f"- At the threshold ({card['threshold']}) it flags {at['recall']:.0%} of the test fakes with precision "
+            f"{at['precision']:.0%}, and {at['fpr']:.0%} of the test reals: it misses most fakes of unseen kinds.",
+            f"- Calibration does not transfer: ECE {_f(v.get('expected_calibration_error'))} on the test videos against "
+            f"{_f(cal.get('ece_after'))} (frame level) on the validation split it was fitted on.",
+        ]
+    lines.append("")
     return "\n".join(lines)
 
 

@@ -178,3 +178,22 @@ def test_onnx_runtime_and_pytorch_agree(tmp_path):
     assert load_detector(tmp_path, onnx=False).backend == "torch"
     save_checkpoint(tmp_path, model, ModelCard(name="o", model=model.config.to_dict()))
     assert not (tmp_path / "model.onnx").exists()  # a re-save without ONNX drops the stale export
+
+
+def test_the_shipped_default_detector_loads_by_name_and_its_backends_agree():
+    import fakescope
+    from tests.conftest import face_photo
+
+    detector = fakescope.load_detector("default")
+    card = detector.card
+    assert card.name == "default" and card.model_config.name == "efficientnet_lite0"
+    assert 0 < card.temperature and card.metrics["test"]["videos"]["scored"] > 0
+    assert detector.backend == "onnxruntime"
+    from fakescope.faces import CropSettings, create_detector, crop_face
+
+    photo = face_photo()
+    crop = crop_face(photo, create_detector("yunet").detect(photo)[0], CropSettings()).image
+    crops = np.stack([crop, crop[:, ::-1].copy()])
+    assert np.abs(detector.logits(crops) - detector.torch_logits(crops)).max() < 1e-4
+    p = detector.predict_proba(crops)
+    assert np.all((p > 0) & (p < 1))

@@ -48,6 +48,20 @@ def add_common(parser: argparse.ArgumentParser) -> None:
     g.add_argument("-v", "--verbose", action="count", default=0, help="more log lines")
 
 
+def video_inputs(raw: list[str]) -> list[str]:
+    """Files, folders, CSV lists and manifests -> video paths; bad lists are usage errors."""
+    from ..errors import ConfigError
+    from ..inputs import collect_inputs
+
+    try:
+        inputs = collect_inputs(raw)
+    except ConfigError as exc:
+        raise UsageError(str(exc)) from None
+    if not inputs:
+        raise UsageError(f"no video files found in {' '.join(raw)}")
+    return inputs
+
+
 def add_engine_args(parser: argparse.ArgumentParser) -> None:
     g = parser.add_argument_group("engine")
     g.add_argument(

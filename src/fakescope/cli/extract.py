@@ -24,6 +24,7 @@ from .common import (
     print_json,
     progress,
     setup_logging,
+    video_inputs,
 )
 
 EXAMPLES = """\
@@ -135,18 +136,12 @@ def make_job(
 
 def run(args: argparse.Namespace) -> int:
     from ..engines import ResultLog, create_engine
-    from ..inputs import collect_inputs
 
     setup_logging(args.verbose - args.quiet)
     settings = settings_from_args(args)
     if args.workers < 1:
         raise UsageError("--workers must be >= 1")
-    try:
-        inputs = collect_inputs(args.inputs)
-    except ConfigError as exc:
-        raise UsageError(str(exc)) from None
-    if not inputs:
-        raise UsageError(f"no video files found in {' '.join(args.inputs)}")
+    inputs = video_inputs(args.inputs)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     cache_dir = args.cache or os.environ.get("FAKESCOPE_CACHE") or str(out / "cache")

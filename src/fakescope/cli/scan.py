@@ -18,6 +18,7 @@ from .common import (
     print_json,
     progress,
     setup_logging,
+    video_inputs,
 )
 
 EXAMPLES = """\
@@ -105,17 +106,11 @@ def run(args: argparse.Namespace) -> int:
     from .._atomic import atomic_write_bytes
     from ..engines import ResultLog, create_engine
     from ..errors import ConfigError
-    from ..inputs import collect_inputs
 
     setup_logging(args.verbose - args.quiet)
     if args.frames is not None and args.frames < 1:
         raise UsageError("--frames must be >= 1")
-    try:
-        inputs = collect_inputs(args.inputs)
-    except ConfigError as exc:
-        raise UsageError(str(exc)) from None
-    if not inputs:
-        raise UsageError(f"no video files found in {' '.join(args.inputs)}")
+    inputs = video_inputs(args.inputs)
     if args.report and len(inputs) > 1:
         raise UsageError("--report writes one file: use --reports --out DIR for several videos")
     out = Path(args.out) if args.out else None

@@ -35,6 +35,18 @@ def _call(item: Any) -> Any:
     return _state["fn"](item)
 
 
+def run_chunk(fn: Callable[[Any], Any], items: list[Any]) -> list[tuple[bool, Any]]:
+    """``fn`` over a chunk of items; per item (ok, result or exception): one failure does not
+    sink the rest of the chunk."""
+    out: list[tuple[bool, Any]] = []
+    for item in items:
+        try:
+            out.append((True, fn(item)))
+        except Exception as exc:
+            out.append((False, exc))
+    return out
+
+
 class _ChunkFactory:
     """Builds the per-worker function for chunks of items (picklable for spawned workers)."""
 
@@ -44,16 +56,7 @@ class _ChunkFactory:
     def __call__(self, *args: Any) -> Callable[[list[Any]], list[tuple[bool, Any]]]:
         fn = self.factory(*args)
 
-        def run(items: list[Any]) -> list[tuple[bool, Any]]:
-            out: list[tuple[bool, Any]] = []
-            for item in items:
-                try:
-                    out.append((True, fn(item)))
-                except Exception as exc:
-                    out.append((False, exc))
-            return out
-
-        return run
+        return lambda items: run_chunk(fn, items)
 
 
 class LocalEngine:

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Any, TypeVar
 
 from ..errors import MissingDependencyError
-from .local import WorkerCrash
+from .local import WorkerCrash, run_chunk
 
 __all__ = ["RayEngine"]
 
@@ -72,13 +72,7 @@ class RayEngine:
                 self.fn = factory(*args)
 
             def run(self, index: int, items: list[Any]) -> tuple[int, list[Any]]:
-                out: list[Any] = []
-                for item in items:
-                    try:
-                        out.append(self.fn(item))
-                    except Exception as exc:
-                        out.append(exc)
-                return index, out
+                return index, [value for _ok, value in run_chunk(self.fn, items)]
 
         chunks = [todo[i : i + max(1, chunk)] for i in range(0, len(todo), max(1, chunk))]
         n = self.workers or int(ray.cluster_resources().get("CPU", 1))
