@@ -77,7 +77,7 @@ def main() -> int:
     from fakescope.evaluation.protocol import extract_settings_for, score_videos
     from fakescope.inference import aggregate
     from fakescope.io import probe
-    from fakescope.models import load_checkpoint
+    from fakescope.models.checkpoint import read_card
 
     manifest = read_manifest(manifest_path)
     table = manifest.table.reset_index(drop=True)
@@ -91,7 +91,7 @@ def main() -> int:
     import pandas as pd
 
     table = pd.concat([table, pd.DataFrame(meta)], axis=1)
-    _, card = load_checkpoint(args.model)
+    card = read_card(args.model)
     settings = extract_settings_for(card)
     cache = str(run / "crops" / "cache")
     scored = score_videos(table["abs"].tolist(), args.model, settings, cache, LocalEngine(1))

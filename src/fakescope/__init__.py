@@ -15,11 +15,11 @@ __version__ = "0.1.0"
 __all__ = ["__version__", "load_detector", "scan"]
 
 
-def load_detector(name_or_path: str = "default", device: str = "cpu") -> Any:
+def load_detector(name_or_path: str = "default", device: str = "cpu", **options: Any) -> Any:
     """A detector with its preprocessing: ``"default"`` (shipped) or a checkpoint folder."""
     from .models import load_detector as _load
 
-    return _load(name_or_path, device)
+    return _load(name_or_path, device, **options)
 
 
 def scan(path: str, model: str = "default", **options: Any) -> Any:

@@ -139,3 +139,24 @@ def test_empty_split_is_a_usage_error(setup, capsys):
         ]
     )
     assert code == 2 and "no videos in split 'train'" in capsys.readouterr().err
+
+
+def test_evaluate_a_benchmark_folder_on_the_fly(setup, capsys):
+    code = main(
+        [
+            "evaluate",
+            "--model",
+            str(setup / "ckpt"),
+            "--dataset",
+            "generic",
+            str(setup / "data"),
+            "--out",
+            str(setup / "e3"),
+            "--bootstrap",
+            "0",
+            "--json",
+        ]
+    )
+    assert code == 0
+    metrics = json.loads(capsys.readouterr().out)
+    assert metrics["videos"]["total"] == 9  # no official split: every video of the folder

@@ -187,7 +187,7 @@ def test_the_shipped_default_detector_loads_by_name_and_its_backends_agree():
     detector = fakescope.load_detector("default")
     card = detector.card
     assert card.name == "default" and card.model_config.name == "efficientnet_lite0"
-    assert 0 < card.temperature and card.metrics["test"]["videos"]["scored"] > 0
+    assert card.temperature > 0 and card.metrics["test"]["videos"]["scored"] > 0
     assert detector.backend == "onnxruntime"
     from fakescope.faces import CropSettings, create_detector, crop_face
 

@@ -183,3 +183,32 @@ def test_two_process_gloo_training_with_torchrun(prepared):
     import fakescope
 
     assert fakescope.load_detector(prepared / "runs" / "ddp" / "best").card.name == "ddp"
+
+
+def test_clips_of_consecutive_crops_share_one_augmentation(prepared):
+    import torch
+
+    from fakescope.training.augment import AugmentConfig
+    from fakescope.training.data import ClipDataset, load_clips
+
+    clips = load_clips(
+        str(prepared / "m.parquet"),
+        str(prepared / "crops"),
+        "train",
+        clip_frames=3,
+        clips_per_video=2,
+    )
+    assert len(clips) == 4 * 2 and all(len(c.crops) == 3 for c in clips)
+    assert clips[0].crops[1] > clips[0].crops[0]  # time order (crop names carry the frame index)
+    strong = AugmentConfig(
+        p_flip=1.0, p_color=1.0, p_noise=0.0, p_erase=1.0, p_jpeg=0.0, p_blur=0.0, p_downscale=0.0
+    )
+    # a clip of one crop repeated: after augmentation its frames must still be identical
+    same = [type(clips[0])((clips[0].crops[0],) * 3, 0, "v")]
+    x, label, _ = ClipDataset(same, input_size=64, mean=(0.5,) * 3, std=(0.5,) * 3, augment=strong)[
+        0
+    ]
+    assert x.shape == (3, 3, 64, 64) and label == 0
+    assert torch.equal(x[0], x[1]) and torch.equal(x[1], x[2])
+    with pytest.raises(Exception, match="clip_frames must be >= 2"):
+        load_clips(str(prepared / "m.parquet"), str(prepared / "crops"), "train", clip_frames=1)

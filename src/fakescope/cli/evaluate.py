@@ -33,7 +33,14 @@ frames.csv, roc/pr/reliability/histogram PNGs and failures.png (the most confide
 
 def _shared(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", default="default", help="'default' or a checkpoint folder")
-    p.add_argument("--manifest", required=True, metavar="FILE", help="manifest with a split column")
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--manifest", metavar="FILE", help="manifest with a split column")
+    src.add_argument(
+        "--dataset",
+        nargs=2,
+        metavar=("NAME", "ROOT"),
+        help="index a benchmark folder on the fly (e.g. --dataset celebdf-v2 ~/Celeb-DF-v2)",
+    )
     p.add_argument(
         "--cache", metavar="DIR", help="crop cache (default $FAKESCOPE_CACHE or OUT/cache)"
     )
@@ -53,7 +60,9 @@ def register(sub: Any) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     ev.add_argument(
-        "--split", default="test", help="split to evaluate (default test; 'all' for every row)"
+        "--split",
+        help="split to evaluate: default 'test' (with --dataset: the official test videos, or "
+        "every video when the benchmark has no official split); 'all' for every row",
     )
     ev.add_argument("--out", required=True, metavar="DIR", help="run folder for the results")
     ev.add_argument(
@@ -84,16 +93,27 @@ def _score(args: argparse.Namespace, out: Path) -> tuple[Any, Any, list[str], di
     from ..datasets import read_manifest
     from ..engines import create_engine
     from ..evaluation.protocol import extract_settings_for, score_videos
-    from ..models import load_checkpoint
+    from ..models.checkpoint import read_card
 
     setup_logging(args.verbose - args.quiet)
-    _, card = load_checkpoint(args.model)
-    manifest = read_manifest(args.manifest)
+    card = read_card(args.model)
+    if args.dataset:
+        from ..datasets import Manifest, index_dataset
+
+        name, root = args.dataset
+        indexed, _report, data_root = index_dataset(root, name)
+        manifest = Manifest(indexed, data_root)
+    else:
+        manifest = read_manifest(args.manifest)
     table = manifest.table
+    if args.split is None:
+        has_test = bool((table["split"] == "test").any())
+        args.split = "test" if (has_test or not args.dataset) else "all"
     if args.split != "all":
         table = table[table["split"] == args.split].reset_index(drop=True)
     if not len(table):
-        raise UsageError(f"{args.manifest}: no videos in split '{args.split}'")
+        where = args.manifest or " ".join(args.dataset)
+        raise UsageError(f"{where}: no videos in split '{args.split}' (official splits only)")
     paths = manifest.absolute_paths_of(table)
     settings = extract_settings_for(card, args.frames)
     cache = args.cache or os.environ.get("FAKESCOPE_CACHE") or str(out / "cache")

@@ -52,6 +52,12 @@ def register(sub: Any) -> None:
         "--frames", type=int, metavar="N", help="frames sampled per video (default: the card's, 32)"
     )
     p.add_argument("--device", default="auto", help="auto (GPU when there is one), cpu or cuda")
+    p.add_argument(
+        "--aggregation",
+        choices=["mean_of_max", "topk", "max_track"],
+        help="video score: mean over frames of the top face (default, from the card), mean of "
+        "the top-k frames, or the most suspicious face track",
+    )
     p.add_argument("--report", metavar="FILE.html", help="HTML report (one input)")
     p.add_argument("--reports", action="store_true", help="an HTML report per video in OUT/reports")
     p.add_argument(
@@ -66,12 +72,17 @@ def register(sub: Any) -> None:
 
 
 def make_scan_job(
-    model: str, frames: int | None, device: str, cache: str | None, reports: str | None
+    model: str,
+    frames: int | None,
+    device: str,
+    cache: str | None,
+    reports: str | None,
+    aggregation: str | None = None,
 ) -> Callable[[str], dict[str, Any]]:
     """Per worker: load the model once; per video: the ScanResult as a dict (+ report path)."""
     from ..inference.scan import Scanner
 
-    scanner = Scanner(model, frames=frames, device=device, cache=cache)
+    scanner = Scanner(model, frames=frames, device=device, cache=cache, aggregation=aggregation)
 
     def job(path: str) -> dict[str, Any]:
         result = scanner(path)
@@ -116,15 +127,15 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else None
     if args.reports and out is None:
         raise UsageError("--reports needs --out DIR")
-    from ..models import load_checkpoint
+    from ..models.checkpoint import read_card
 
-    load_checkpoint(args.model)  # fail fast on a bad model, before the batch
+    read_card(args.model)  # fail fast on a bad model, before the batch
     reports = str(out / "reports") if (args.reports and out) else None
     try:
         engine = create_engine(args.engine, min(args.workers, len(inputs)), args.ray_address)
     except ConfigError as exc:
         raise UsageError(str(exc)) from None
-    job_args = (str(args.model), args.frames, args.device, args.cache, reports)
+    job_args = (str(args.model), args.frames, args.device, args.cache, reports, args.aggregation)
     rows: dict[str, dict[str, Any]] = {}
     log = ResultLog(out / "results.jsonl") if out else None
     if log is not None:
@@ -137,7 +148,13 @@ def run(args: argparse.Namespace) -> int:
             from ..inference.scan import Scanner
             from ..reporting import write_report
 
-            scanner = Scanner(args.model, frames=args.frames, device=args.device, cache=args.cache)
+            scanner = Scanner(
+                args.model,
+                frames=args.frames,
+                device=args.device,
+                cache=args.cache,
+                aggregation=args.aggregation,
+            )
             result = scanner(inputs[0])
             row = result.to_dict()
             row["report"] = str(write_report(result, args.report, scanner.detector))

@@ -141,6 +141,19 @@ def _resolve(name_or_path: str | os.PathLike[str]) -> Path:
     return path
 
 
+def read_card(name_or_path: str | os.PathLike[str]) -> ModelCard:
+    """A checkpoint's card alone (cheap: no weights are read)."""
+    import json
+
+    folder = _resolve(name_or_path)
+    try:
+        card = ModelCard.from_dict(json.loads((folder / "card.json").read_text()))
+        card.model_config  # noqa: B018 - validate the model section too
+    except (ValueError, TypeError) as exc:
+        raise ModelError(f"{folder / 'card.json'}: invalid model card ({exc})") from None
+    return card
+
+
 def load_checkpoint(
     name_or_path: str | os.PathLike[str], device: str = "cpu"
 ) -> tuple[Any, ModelCard]:
@@ -179,9 +192,15 @@ class Detector:
     """
 
     def __init__(
-        self, model: Any, card: ModelCard, device: str = "cpu", onnx_path: Path | None = None
+        self,
+        model: Any,
+        card: ModelCard,
+        device: str = "cpu",
+        onnx_path: Path | None = None,
+        loader: Any = None,
     ) -> None:
-        self.model = model
+        self._model = model
+        self._loader = loader  # builds the PyTorch network on first use (ONNX Runtime needs none)
         self.card = card
         self.device = device
         self.config = card.model_config
@@ -202,6 +221,13 @@ class Detector:
         elif device.startswith("cuda"):
             self.model.half()
             self.backend = "torch-fp16"
+
+    @property
+    def model(self) -> Any:
+        """The PyTorch network (built on first use when ONNX Runtime serves the logits)."""
+        if self._model is None:
+            self._model = self._loader()
+        return self._model
 
     def preprocess(self, crops: np.ndarray) -> Any:
         """(N, H, W, 3) uint8 RGB crops -> (N, 3, S, S) float tensor, resized and normalised."""
@@ -254,6 +280,18 @@ def load_detector(
 ) -> Detector:
     """``fakescope.load_detector("default")`` or a checkpoint folder -> ``Detector``
     (``onnx=False`` keeps PyTorch on a CPU even when the checkpoint carries ONNX)."""
+    folder = _resolve(name_or_path)
+    onnx_path = folder / "model.onnx" if onnx else None
+    if device == "cpu" and onnx_path is not None and onnx_path.is_file() and _has_onnxruntime():
+        card = read_card(folder)
+        return Detector(
+            None, card, device, onnx_path, loader=lambda: load_checkpoint(folder, device)[0]
+        )
     model, card = load_checkpoint(name_or_path, device)
-    onnx_path = _resolve(name_or_path) / "model.onnx" if onnx else None
     return Detector(model, card, device, onnx_path)
+
+
+def _has_onnxruntime() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("onnxruntime") is not None

@@ -19,7 +19,7 @@ from ..cache import CropCache
 from ..datasets import read_manifest
 from ..errors import DatasetError
 
-__all__ = ["CropSample", "FrameDataset", "load_samples"]
+__all__ = ["ClipDataset", "ClipSample", "CropSample", "FrameDataset", "load_clips", "load_samples"]
 
 
 @dataclass(frozen=True)
@@ -49,6 +49,21 @@ def _extract_rows(crops_dir: Path) -> tuple[dict[str, dict[str, Any]], Path]:
     if cache is None:
         raise DatasetError(f"{crops_dir}: no summary.json or results.jsonl of 'fakescope extract'")
     return rows, cache
+
+
+def _split_rows(
+    manifest_path: str, split: str, labels: tuple[int, ...], max_videos: int, seed: int
+) -> tuple[Any, list[str]]:
+    manifest = read_manifest(manifest_path)
+    table = manifest.table
+    if table["split"].isna().all():
+        raise DatasetError(
+            f"{manifest_path}: no split column values; run 'fakescope datasets split' first"
+        )
+    table = table[(table["split"] == split) & table["label"].isin(labels)]
+    if max_videos and len(table) > max_videos:
+        table = table.sample(n=max_videos, random_state=seed)
+    return table, manifest.absolute_paths_of(table)
 
 
 def load_samples(
@@ -188,3 +203,115 @@ class FrameDataset(Dataset):
             image = cv2.resize(image, (s, s), interpolation=cv2.INTER_AREA)
         x = (image.astype(np.float32) / 255.0 - self.mean) / self.std
         return torch.from_numpy(np.ascontiguousarray(x.transpose(2, 0, 1))), label, index
+
+
+@dataclass(frozen=True)
+class ClipSample:
+    """``T`` consecutive sampled crops of one face track (for temporal models)."""
+
+    crops: tuple[str, ...]
+    label: int
+    video_id: str
+
+
+def load_clips(
+    manifest_path: str,
+    crops_dir: str,
+    split: str,
+    *,
+    clip_frames: int = 8,
+    clips_per_video: int = 2,
+    tracks: int = 1,
+    labels: tuple[int, ...] = (0, 1),
+    max_videos: int = 0,
+    seed: int = 0,
+) -> list[ClipSample]:
+    """Clips of ``clip_frames`` consecutive crops (in time order) of each track, up to
+    ``clips_per_video`` per video, spread evenly over the track. Extract with a dense sampling
+    (e.g. ``segments:2:16`` or ``fps:8``) so that consecutive crops are close in time."""
+    if clip_frames < 2:
+        raise DatasetError("clip_frames must be >= 2 (use load_samples for single frames)")
+    table, paths = _split_rows(manifest_path, split, labels, max_videos, seed)
+    rows, cache_dir = _extract_rows(Path(crops_dir))
+    cache = CropCache(cache_dir)
+    clips: list[ClipSample] = []
+    for vid, path, label in zip(table["video_id"], paths, table["label"]):
+        row = rows.get(os.path.realpath(path))
+        entry = cache.get(row["cache_key"]) if row and row.get("cache_key") else None
+        if entry is None:
+            continue
+        windows: list[tuple[str, ...]] = []
+        for track in entry.tracks[:tracks]:
+            files = [str(entry.root / "crops" / f) for f in track["files"]]
+            windows += [
+                tuple(files[i : i + clip_frames]) for i in range(0, len(files) - clip_frames + 1)
+            ]
+        if not windows:
+            continue
+        picks = np.unique(
+            np.linspace(0, len(windows) - 1, min(clips_per_video, len(windows))).round().astype(int)
+        )
+        clips += [ClipSample(windows[k], int(label), str(vid)) for k in picks]
+    if not clips:
+        raise DatasetError(
+            f"no track of split '{split}' has {clip_frames} crops: extract more frames per video"
+        )
+    return clips
+
+
+class ClipDataset(Dataset):
+    """(clip tensor (T, 3, S, S), label, index) items; one augmentation draw for the whole clip."""
+
+    def __init__(
+        self,
+        clips: list[ClipSample],
+        *,
+        input_size: int,
+        mean: tuple[float, ...],
+        std: tuple[float, ...],
+        augment: Any = None,
+        seed: int = 0,
+    ) -> None:
+        self.clips = clips
+        self.input_size = input_size
+        self.mean = np.asarray(mean, np.float32)
+        self.std = np.asarray(std, np.float32)
+        self.augment = augment
+        self.seed = seed
+        self.epoch = 0
+
+    def __len__(self) -> int:
+        return len(self.clips)
+
+    def labels(self) -> np.ndarray:
+        return np.array([c.label for c in self.clips], np.int64)
+
+    def video_ids(self) -> list[str]:
+        return [c.video_id for c in self.clips]
+
+    def __getitem__(self, index: int) -> tuple[Any, int, int]:
+        import cv2
+        import torch
+
+        clip = self.clips[index]
+        frames = []
+        for path in clip.crops:
+            bgr = cv2.imread(path, cv2.IMREAD_COLOR)
+            if bgr is None:
+                raise DatasetError(f"{path}: cannot read cached crop")
+            s = self.input_size
+            rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+            frames.append(
+                rgb
+                if rgb.shape[:2] == (s, s)
+                else cv2.resize(rgb, (s, s), interpolation=cv2.INTER_AREA)
+            )
+        video = np.stack(frames)
+        if self.augment is not None:
+            from .augment import augment_clip
+
+            video = augment_clip(
+                video, np.random.default_rng([self.seed, self.epoch, index, 2]), self.augment
+            )
+        x = (video.astype(np.float32) / 255.0 - self.mean) / self.std
+        return torch.from_numpy(np.ascontiguousarray(x.transpose(0, 3, 1, 2))), clip.label, index
