@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,7 @@ from typing import Any
 import numpy as np
 from torch.utils.data import Dataset
 
-from ..cache import CropCache
+from ..cache import CacheEntry, CropCache
 from ..datasets import read_manifest
 from ..errors import DatasetError
 
@@ -66,6 +67,46 @@ def _split_rows(
     return table, manifest.absolute_paths_of(table)
 
 
+def _entries(
+    manifest_path: str,
+    crops_dir: str,
+    split: str,
+    labels: tuple[int, ...],
+    max_videos: int,
+    seed: int,
+) -> Iterator[tuple[str, int, CacheEntry]]:
+    """(video id, label, cache entry) of every extracted video of a split."""
+    table, paths = _split_rows(manifest_path, split, labels, max_videos, seed)
+    rows, cache_dir = _extract_rows(Path(crops_dir))
+    cache = CropCache(cache_dir)
+    for vid, path, label in zip(table["video_id"], paths, table["label"]):
+        row = rows.get(os.path.realpath(path))
+        entry = cache.get(row["cache_key"]) if row and row.get("cache_key") else None
+        if entry is not None:
+            yield str(vid), int(label), entry
+
+
+def _read_crop(path: str, size: int | None = None) -> np.ndarray:
+    """A cached crop as RGB uint8, resized to ``size`` when given."""
+    import cv2
+
+    bgr = cv2.imread(path, cv2.IMREAD_COLOR)
+    if bgr is None:
+        raise DatasetError(f"{path}: cannot read cached crop")
+    rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+    if size and rgb.shape[:2] != (size, size):
+        rgb = cv2.resize(rgb, (size, size), interpolation=cv2.INTER_AREA)
+    return np.asarray(rgb)
+
+
+def _normalise(images: np.ndarray, mean: np.ndarray, std: np.ndarray) -> Any:
+    """(..., H, W, 3) uint8 -> float tensor (..., 3, H, W), normalised."""
+    import torch
+
+    x = (images.astype(np.float32) / 255.0 - mean) / std
+    return torch.from_numpy(np.ascontiguousarray(np.moveaxis(x, -1, -3)))
+
+
 def load_samples(
     manifest_path: str,
     crops_dir: str,
@@ -78,27 +119,10 @@ def load_samples(
     seed: int = 0,
 ) -> list[CropSample]:
     """The crops of one split: manifest rows joined to their cache entries."""
-    manifest = read_manifest(manifest_path)
-    table = manifest.table
-    if table["split"].isna().all():
-        raise DatasetError(
-            f"{manifest_path}: no split column values; run 'fakescope datasets split' first"
-        )
-    table = table[(table["split"] == split) & table["label"].isin(labels)]
-    if max_videos and len(table) > max_videos:
-        table = table.sample(n=max_videos, random_state=seed)
-    rows, cache_dir = _extract_rows(Path(crops_dir))
-    cache = CropCache(cache_dir)
     samples: list[CropSample] = []
-    absent = 0
-    for vid, path, label in zip(
-        table["video_id"], manifest.absolute_paths_of(table), table["label"]
-    ):
-        row = rows.get(os.path.realpath(path))
-        entry = cache.get(row["cache_key"]) if row and row.get("cache_key") else None
-        if entry is None:
-            absent += 1
-            continue
+    found = 0
+    for vid, label, entry in _entries(manifest_path, crops_dir, split, labels, max_videos, seed):
+        found += 1
         picks: list[tuple[str, Any]] = []
         for track in entry.tracks[:tracks]:
             lms = (
@@ -119,7 +143,7 @@ def load_samples(
             )
     if not samples:
         raise DatasetError(
-            f"no crops for split '{split}' ({absent} videos not extracted): run "
+            f"no crops for split '{split}' ({found} videos extracted): run "
             f"'fakescope extract {manifest_path} --out {crops_dir}' with the same settings first"
         )
     return samples
@@ -169,13 +193,8 @@ class FrameDataset(Dataset):
 
     def load(self, index: int) -> tuple[np.ndarray, int]:
         """The uint8 crop for an item (SBI applied, before augmentation) and its label."""
-        import cv2
-
         sample = self.samples[index % self.n_real]
-        bgr = cv2.imread(sample.crop, cv2.IMREAD_COLOR)
-        if bgr is None:
-            raise DatasetError(f"{sample.crop}: cannot read cached crop")
-        image = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+        image = _read_crop(sample.crop)
         if index < self.n_real:
             return image, sample.label
         from .sbi import self_blend
@@ -190,7 +209,6 @@ class FrameDataset(Dataset):
 
     def __getitem__(self, index: int) -> tuple[Any, int, int]:
         import cv2
-        import torch
 
         image, label = self.load(index)
         if self.augment is not None:
@@ -201,8 +219,7 @@ class FrameDataset(Dataset):
         s = self.input_size
         if image.shape[:2] != (s, s):
             image = cv2.resize(image, (s, s), interpolation=cv2.INTER_AREA)
-        x = (image.astype(np.float32) / 255.0 - self.mean) / self.std
-        return torch.from_numpy(np.ascontiguousarray(x.transpose(2, 0, 1))), label, index
+        return _normalise(image, self.mean, self.std), label, index
 
 
 @dataclass(frozen=True)
@@ -231,15 +248,8 @@ def load_clips(
     (e.g. ``segments:2:16`` or ``fps:8``) so that consecutive crops are close in time."""
     if clip_frames < 2:
         raise DatasetError("clip_frames must be >= 2 (use load_samples for single frames)")
-    table, paths = _split_rows(manifest_path, split, labels, max_videos, seed)
-    rows, cache_dir = _extract_rows(Path(crops_dir))
-    cache = CropCache(cache_dir)
     clips: list[ClipSample] = []
-    for vid, path, label in zip(table["video_id"], paths, table["label"]):
-        row = rows.get(os.path.realpath(path))
-        entry = cache.get(row["cache_key"]) if row and row.get("cache_key") else None
-        if entry is None:
-            continue
+    for vid, label, entry in _entries(manifest_path, crops_dir, split, labels, max_videos, seed):
         windows: list[tuple[str, ...]] = []
         for track in entry.tracks[:tracks]:
             files = [str(entry.root / "crops" / f) for f in track["files"]]
@@ -290,22 +300,8 @@ class ClipDataset(Dataset):
         return [c.video_id for c in self.clips]
 
     def __getitem__(self, index: int) -> tuple[Any, int, int]:
-        import cv2
-        import torch
-
         clip = self.clips[index]
-        frames = []
-        for path in clip.crops:
-            bgr = cv2.imread(path, cv2.IMREAD_COLOR)
-            if bgr is None:
-                raise DatasetError(f"{path}: cannot read cached crop")
-            s = self.input_size
-            rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
-            frames.append(
-                rgb
-                if rgb.shape[:2] == (s, s)
-                else cv2.resize(rgb, (s, s), interpolation=cv2.INTER_AREA)
-            )
+        frames = [_read_crop(path, self.input_size) for path in clip.crops]
         video = np.stack(frames)
         if self.augment is not None:
             from .augment import augment_clip
@@ -313,5 +309,4 @@ class ClipDataset(Dataset):
             video = augment_clip(
                 video, np.random.default_rng([self.seed, self.epoch, index, 2]), self.augment
             )
-        x = (video.astype(np.float32) / 255.0 - self.mean) / self.std
-        return torch.from_numpy(np.ascontiguousarray(x.transpose(0, 3, 1, 2))), clip.label, index
+        return _normalise(video, self.mean, self.std), clip.label, index
