@@ -46,6 +46,9 @@ test-quick: setup
 benchmarks: setup
 	$(PY) benchmarks/extract_speed.py
 	$(PY) benchmarks/index_speed.py
+	$(PY) benchmarks/scan_speed.py
+	$(PY) benchmarks/accuracy.py
+	$(PY) benchmarks/robustness.py
 
 # Reproduce the shipped default detector from scratch on a CPU (needs ../shared/data).
 DEFAULT_RUN := runs/default

@@ -1,18 +1,22 @@
 """Speed of ``fakescope scan`` with the shipped model, next to the decode limit of each video.
 
 Per sample video, in one run (median of --repeats): the decode limit (every frame decoded,
-none converted), a cold scan (empty crop cache: decode + faces + network) and a warm scan (crops
-from the cache: network + aggregation), through the CLI verb in-process. Also the default
-network's throughput in crops/s on this machine with ONNX Runtime and with eager PyTorch
-(batch 32). On a GPU (when one is present) PyTorch fp16 throughput of the default model and of
-EfficientNet-B4 at batch 64. Writes benchmarks/results/scan_speed.{json,md}.
+none converted); a cold scan (empty crop cache: decode + faces + network) and a warm scan (crops
+from the cache: network + aggregation) with the model loaded, i.e. the per-video cost inside a
+batch; and one whole ``fakescope scan VIDEO`` command in a new process with an empty cache
+(interpreter start, imports and model load included). Then a batch of sample videos, cold,
+scanned one after the other vs. through the staged pipeline (``Scanner.scan_many``: the next
+video's decoding and face detection overlap the current one's network pass). Also the default
+network's throughput in crops/s with ONNX Runtime and with eager PyTorch (batch 32), and on a
+GPU (when one is present) PyTorch fp16 throughput of the default model and of EfficientNet-B4
+at batch 64. Writes benchmarks/results/scan_speed.{json,md}.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import shutil
+import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -25,14 +29,11 @@ from _common import machine, median, require_samples, timed, write_results
 from extract_speed import VIDEOS, decode_limit
 
 
-def scan_once(path: Path, cache: Path, out: Path) -> dict[str, Any]:
-    from fakescope.cli.main import main
-
-    code = main(
-        ["scan", str(path), "--out", str(out), "--cache", str(cache), "-q", "--device", "cpu"]
-    )
-    assert code == 0
-    return json.loads((out / "results.jsonl").read_text().splitlines()[0])
+def command_once(path: Path, cache: Path) -> float:
+    """Wall time of one ``fakescope scan`` command in a new process."""
+    cmd = [sys.executable, "-m", "fakescope", "scan", str(path), "--cache", str(cache), "-q"]
+    t, _ = timed(lambda: subprocess.run(cmd, check=True, capture_output=True))
+    return t
 
 
 def throughput(detector: Any, n: int = 96, batch: int = 32) -> float:
@@ -47,31 +48,56 @@ def main() -> int:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--batch", type=int, default=12, help="videos in the batch comparison")
     args = parser.parse_args()
     samples = require_samples()
     import fakescope
+    from fakescope.cache import CropCache
+    from fakescope.inference.scan import Scanner
 
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        scan_once(
-            samples / VIDEOS["FF++ c40 720p"], work / "warmup", work / "o"
-        )  # imports, model load
+        scanner = Scanner("default", device="cpu", cache=work / "cache")
+        scanner(samples / VIDEOS["FF++ c40 720p"])  # warm-up: imports, model, ORT first run
+
+        def fresh() -> None:
+            shutil.rmtree(work / "cache", ignore_errors=True)
+            scanner.extractor.cache = CropCache(work / "cache")
+
         for label, rel in VIDEOS.items():
             path = samples / rel
-            times: dict[str, list[float]] = {"decode_limit": [], "cold": [], "warm": []}
+            times: dict[str, list[float]] = {
+                "decode_limit": [],
+                "cold": [],
+                "warm": [],
+                "command": [],
+            }
             for _ in range(args.repeats):
-                cache = work / "cache"
-                shutil.rmtree(cache, ignore_errors=True)
+                fresh()
                 times["decode_limit"].append(timed(lambda: decode_limit(path))[0])  # noqa: B023
-                t, result = timed(lambda: scan_once(path, cache, work / "o"))  # noqa: B023
+                t, result = timed(lambda: scanner(path))  # noqa: B023
                 times["cold"].append(t)
-                times["warm"].append(timed(lambda: scan_once(path, cache, work / "o"))[0])  # noqa: B023
+                times["warm"].append(timed(lambda: scanner(path))[0])  # noqa: B023
+                shutil.rmtree(work / "cmd", ignore_errors=True)
+                times["command"].append(command_once(path, work / "cmd"))
             med = {k: median(v) for k, v in times.items()}
             rows.append({"video": label, "path": rel, "seconds": med, "all_seconds": times,
                          "cold_over_decode_limit": med["cold"] / med["decode_limit"],
-                         "probability": result["probability"], "faces": len(result["tracks"])})  # fmt: skip
+                         "command_over_decode_limit": med["command"] / med["decode_limit"],
+                         "probability": result.probability, "faces": len(result.tracks)})  # fmt: skip
             print(f"{label}: {med}", file=sys.stderr)
+        batch_paths = sorted(samples.glob("FaceForensics++/**/*.mp4"))[: args.batch]
+        batch: dict[str, list[float]] = {"sequential": [], "staged": []}
+        for _ in range(args.repeats):
+            fresh()
+            batch["sequential"].append(timed(lambda: [scanner(p) for p in batch_paths])[0])
+            fresh()
+            batch["staged"].append(timed(lambda: list(scanner.scan_many(batch_paths)))[0])
+        batch_med = {k: median(v) for k, v in batch.items()}
+        batch_row = {"videos": len(batch_paths), "seconds": batch_med, "all_seconds": batch,
+                     "speedup": batch_med["sequential"] / batch_med["staged"]}  # fmt: skip
+        print(f"batch: {batch_row}", file=sys.stderr)
     ort = fakescope.load_detector("default")
     torch_cpu = fakescope.load_detector("default", onnx=False)
     net = {
@@ -95,17 +121,24 @@ def main() -> int:
         "# fakescope scan speed",
         "",
         f"`benchmarks/scan_speed.py`, one run, median of {args.repeats}, {machine()['cpus']} CPU cores, default model",
-        f"(backend on CPU: {net['onnx_backend']}), 32 frames per video.",
+        f"(backend on CPU: {net['onnx_backend']}), 32 frames per video. *In a batch*: the model loaded once, "
+        "cache emptied before each cold scan. *Command*: one `fakescope scan VIDEO` in a new process, empty cache "
+        "(interpreter start, imports and model load included).",
         "",
-        "| video | decode limit (s) | cold scan (s) | warm scan (s) | cold / decode limit |",
-        "|---|---|---|---|---|",
+        "| video | decode limit (s) | cold scan in a batch (s) | warm scan (s) | command (s) | cold / decode limit | command / decode limit |",
+        "|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         s = r["seconds"]
         lines.append(
-            f"| {r['video']} | {s['decode_limit']:.2f} | {s['cold']:.2f} | {s['warm']:.2f} | {r['cold_over_decode_limit']:.2f}x |"
+            f"| {r['video']} | {s['decode_limit']:.2f} | {s['cold']:.2f} | {s['warm']:.2f} | {s['command']:.2f} "
+            f"| {r['cold_over_decode_limit']:.2f}x | {r['command_over_decode_limit']:.2f}x |"
         )
+    b = batch_row["seconds"]
     lines += [
+        "",
+        f"Batch of {batch_row['videos']} FF++ sample videos, cold: one after the other {b['sequential']:.2f} s, "
+        f"staged pipeline {b['staged']:.2f} s ({batch_row['speedup']:.2f}x).",
         "",
         f"Default network on this CPU, batch 32 of 256 px crops: ONNX Runtime {net['onnxruntime_crops_per_s']:.0f} crops/s, "
         f"eager PyTorch {net['pytorch_crops_per_s']:.0f} crops/s.",
@@ -119,7 +152,14 @@ def main() -> int:
     ]  # fmt: skip
     write_results(
         "scan_speed",
-        {"machine": machine(), "repeats": args.repeats, "videos": rows, "network": net, "gpu": gpu},
+        {
+            "machine": machine(),
+            "repeats": args.repeats,
+            "videos": rows,
+            "batch": batch_row,
+            "network": net,
+            "gpu": gpu,
+        },
         "\n".join(lines),
     )
     return 0

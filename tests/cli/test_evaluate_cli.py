@@ -160,3 +160,91 @@ def test_evaluate_a_benchmark_folder_on_the_fly(setup, capsys):
     assert code == 0
     metrics = json.loads(capsys.readouterr().out)
     assert metrics["videos"]["total"] == 9  # no official split: every video of the folder
+
+
+def _evaluate(setup: Path, out: Path, *extra: str) -> int:
+    return main(
+        ["evaluate", "--model", str(setup / "ckpt"), "--manifest", str(setup / "m.parquet"),
+         "--split", "all", "--out", str(out), "--bootstrap", "20", "--json", *extra]
+    )  # fmt: skip
+
+
+def test_evaluate_reports_ece_before_and_after_the_cards_temperature(setup, capsys):
+    assert _evaluate(setup, setup / "e4") == 0
+    cal = json.loads(capsys.readouterr().out)["calibration"]
+    assert cal["temperature"] == 0.5
+    from fakescope.evaluation.metrics import expected_calibration_error
+
+    pred = pd.read_csv(setup / "e4" / "predictions.csv").dropna(subset=["probability"])
+    # "calibrated" is the ECE of the very probabilities the run reports
+    assert cal["video_level"]["ece_calibrated"] == pytest.approx(
+        expected_calibration_error(pred["label"].to_numpy(), pred["probability"].to_numpy())
+    )
+    for level in ("video_level", "frame_level"):
+        assert {
+            "ece_uncalibrated",
+            "ece_calibrated",
+            "brier_uncalibrated",
+            "brier_calibrated",
+        } <= set(cal[level])
+    assert "## Calibration (temperature 0.500)" in (setup / "e4" / "summary.md").read_text()
+
+
+def test_evaluate_robustness_table_end_to_end(setup, capsys):
+    out = setup / "e5"
+    code = _evaluate(setup, out, "--robustness", "jpeg:30,h264:40,resize:96")
+    assert code == 0
+    metrics = json.loads(capsys.readouterr().out)
+    rows = {r["perturbation"]: r for r in metrics["robustness"]["rows"]}
+    assert list(rows) == ["none", "jpeg:30", "h264:40", "resize:96"]
+    # the clean row is the run's own video-level evaluation
+    assert rows["none"]["auc"] == pytest.approx(metrics["video_level"]["roc_auc"])
+    assert rows["none"]["scored"] == metrics["videos"]["scored"] == 8
+    for name in ("jpeg:30", "h264:40", "resize:96"):
+        r = rows[name]
+        assert r["videos"] == 9 and r["no_face"] >= 1  # the face-free clip stays face-free
+        assert r["auc_change"] == pytest.approx(r["auc"] - rows["none"]["auc"])
+    # the perturbations really changed what the network saw
+    assert rows["jpeg:30"]["ece"] != rows["none"]["ece"]
+    # re-encoded copies: downscaled to a 96-pixel short side, kept for a rerun
+    resized = list((out / "cache" / "perturbed" / "resize-96").glob("*.mp4"))
+    assert len(resized) == 9
+    from fakescope.io import probe
+
+    info = probe(resized[0])
+    assert min(info.width, info.height) == 96 and info.codec == "h264"
+    assert (out / "robustness.json").is_file() and cv2.imread(
+        str(out / "robustness.png")
+    ) is not None
+    table = (out / "robustness.md").read_text()
+    assert "| H.264 CRF 40 |" in table and "JPEG quality 30 (face crops)" in table
+    assert "## Robustness" in (out / "summary.md").read_text()
+    # a rerun is served from the kept copies and the crop cache, with the same figures
+    mtime = resized[0].stat().st_mtime_ns
+    assert _evaluate(setup, out, "--robustness", "jpeg:30,h264:40,resize:96") == 0
+    again = json.loads(capsys.readouterr().out)["robustness"]["rows"]
+    assert [r.get("auc") for r in again] == [r.get("auc") for r in metrics["robustness"]["rows"]]
+    assert resized[0].stat().st_mtime_ns == mtime
+
+
+def test_a_bad_robustness_list_is_a_usage_error_before_any_work(setup, capsys):
+    code = _evaluate(setup, setup / "e6", "--robustness", "jpeg:101")
+    assert code == 2 and "jpeg:101" in capsys.readouterr().err
+    assert not (setup / "e6").exists()
+
+
+def test_compare_two_runs(setup, capsys):
+    for name in ("c1", "c2"):
+        assert _evaluate(setup, setup / name) == 0
+    capsys.readouterr()
+    code = main(
+        ["compare", str(setup / "c1"), str(setup / "c2"), "--out", str(setup / "cmp"), "--json"]
+    )
+    assert code == 0
+    result = json.loads(capsys.readouterr().out)
+    assert [r["model"] for r in result["runs"]] == ["tiny", "tiny"]
+    assert result["runs"][0]["video_auc"] == result["runs"][1]["video_auc"]  # same model, same data
+    assert result["cross_dataset"]["test_datasets"] == ["synthetic"]
+    assert "## Cross-dataset video AUC" in (setup / "cmp" / "comparison.md").read_text()
+    assert main(["compare", str(setup / "nothing-here")]) == 2
+    assert "no metrics.json" in capsys.readouterr().err

@@ -149,3 +149,35 @@ def test_usage_errors(ckpt, clips, capsys):
     assert "--reports --out" in capsys.readouterr().err
     assert main(["scan", str(clips / "face.mp4"), "--model", "no/such/model"]) == 2
     assert "not a checkpoint" in capsys.readouterr().err
+
+
+def test_scan_many_overlaps_stages_and_equals_one_by_one(ckpt, clips, tmp_path):
+    from fakescope.inference.scan import Scanner
+
+    paths = [str(clips / n) for n in ("face.mp4", "plain.mp4", "broken.mp4", "face.mp4")]
+    one = Scanner(str(ckpt), cache=str(tmp_path / "a"))
+    expected = [one(p).to_dict() for p in paths]
+    many = Scanner(str(ckpt), cache=str(tmp_path / "b"))
+    got = [r.to_dict() for r in many.scan_many(paths)]
+    assert [r["path"] for r in got] == paths  # input order
+    assert [r["status"] for r in got] == ["ok", "no_face", "failed", "ok"]
+    assert got[0]["probability"] == pytest.approx(expected[0]["probability"])
+    assert got[3]["timing"]["cached"] is True  # the second copy is served from the cache
+    assert got[2]["error"] == expected[2]["error"]
+    for r in got:
+        jsonschema.validate(r, SCHEMA)
+
+
+def test_cpu_scan_on_onnx_runtime_never_imports_torch(tmp_path):
+    import subprocess
+    import sys
+
+    clip = write_video(tmp_path / "face.mp4", n_frames=8, width=200, height=200)
+    code = (
+        "import sys; from fakescope.cli.main import main; "
+        f"rc = main(['scan', {str(clip)!r}, '--cache', {str(tmp_path / 'c')!r}, '--device', 'cpu', '-q']); "
+        "assert 'torch' not in sys.modules, 'torch imported'; "
+        "assert 'sklearn' not in sys.modules, 'sklearn imported'; sys.exit(rc)"
+    )
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr

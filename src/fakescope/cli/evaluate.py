@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..errors import ConfigError
 from .common import (
     EXIT_OK,
     UsageError,
@@ -20,14 +22,21 @@ EXAMPLES = """\
 examples:
   fakescope evaluate --model default --manifest split.parquet --split test --out eval/
   fakescope evaluate --model runs/mine/best --manifest split.parquet --split test --out eval/ --workers 2
+  fakescope evaluate --model default --manifest split.parquet --out eval/ --robustness
+  fakescope evaluate --model default --manifest split.parquet --out eval/ --robustness jpeg:50,h264:40
   fakescope calibrate --model runs/mine/best --manifest split.parquet --split val --out runs/mine/calibrated
+  fakescope compare eval-ffpp/ eval-celebdf/ eval-sbi/ --out comparison/
 
 Videos are extracted through the crop cache with the checkpoint's own settings (detector,
 crop margin and size, frames per video), so a second evaluation is fast. The run folder gets
 metrics.json (video- and frame-level AUC, AP, EER, FPR at 95% TPR, accuracy/precision/recall/F1
 at the card's threshold and at the EER threshold, ECE, Brier, 95% bootstrap intervals over
-videos, breakdowns per dataset, method and compression), summary.md, predictions.csv,
-frames.csv, roc/pr/reliability/histogram PNGs and failures.png (the most confident mistakes).
+videos, breakdowns per dataset, method and compression, ECE and Brier before and after the
+card's temperature, a cross-dataset table with the gap to in-domain AUC when the card names its
+training benchmarks), summary.md, predictions.csv, frames.csv, roc/pr/reliability/histogram
+PNGs and failures.png (the most confident mistakes). --robustness adds the same video-level
+metrics after JPEG re-compression of the crops and H.264 re-encoding / downscaling of the
+videos (re-encoded copies are kept in CACHE/perturbed/, so a rerun resumes).
 """
 
 
@@ -68,6 +77,15 @@ def register(sub: Any) -> None:
     ev.add_argument(
         "--bootstrap", type=int, default=1000, metavar="N", help="bootstrap resamples (0 = none)"
     )
+    ev.add_argument(
+        "--robustness",
+        nargs="?",
+        const="default",
+        metavar="LIST",
+        help="also evaluate after re-compression: 'default' (jpeg:100,90,75,50,30 on the crops; "
+        "h264:23,32,40 and resize:480 on the whole video) or a comma list of jpeg:Q, "
+        "h264:CRF[:PRESET], resize:SHORT[:CRF]; writes robustness.{json,md,png}",
+    )
     _shared(ev)
     ev.set_defaults(run=run_evaluate)
 
@@ -86,8 +104,58 @@ def register(sub: Any) -> None:
     _shared(ca)
     ca.set_defaults(run=run_calibrate)
 
+    co = sub.add_parser(
+        "compare",
+        help="put evaluation runs side by side: ablation table and cross-dataset matrix",
+        description="Read the metrics.json of several 'fakescope evaluate' runs: one row per run "
+        "(video AUC with its interval, AP, EER, ECE, frame AUC) and the cross-dataset matrix "
+        "(model and training benchmarks -> test benchmarks, with the gap to in-domain AUC).",
+        epilog="examples:\n  fakescope compare eval-ffpp/ eval-celebdf/ eval-dfdc/\n"
+        "  fakescope compare runs/*/eval --out comparison/ --json",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    co.add_argument("runs", nargs="+", metavar="RUN", help="evaluation folders (or metrics.json)")
+    co.add_argument("--out", metavar="DIR", help="write comparison.json and comparison.md here")
+    add_common(co)
+    co.set_defaults(run=run_compare)
 
-def _score(args: argparse.Namespace, out: Path) -> tuple[Any, Any, list[str], dict[str, Any], Any]:
+
+def run_compare(args: argparse.Namespace) -> int:
+    from .._atomic import atomic_write_json, atomic_write_text
+    from ..evaluation.compare import compare_markdown, compare_runs
+
+    setup_logging(args.verbose - args.quiet)
+    try:
+        result = compare_runs(args.runs)
+    except ConfigError as exc:
+        raise UsageError(str(exc)) from None
+    text = compare_markdown(result)
+    if args.out:
+        out = Path(args.out)
+        out.mkdir(parents=True, exist_ok=True)
+        atomic_write_json(out / "comparison.json", result, indent=2)
+        atomic_write_text(out / "comparison.md", text)
+    if args.json:
+        print_json(result)
+    elif not args.quiet:
+        print(text)
+    return EXIT_OK
+
+
+@dataclass
+class _Scored:
+    """A split scored with a detector, and what scoring it took (to score it again)."""
+
+    table: Any
+    card: Any
+    paths: list[str]
+    scored: dict[str, Any]
+    cache: str
+    engine: Any
+    settings: Any
+
+
+def _score(args: argparse.Namespace, out: Path) -> _Scored:
     import os
 
     from ..datasets import read_manifest
@@ -119,22 +187,63 @@ def _score(args: argparse.Namespace, out: Path) -> tuple[Any, Any, list[str], di
     cache = args.cache or os.environ.get("FAKESCOPE_CACHE") or str(out / "cache")
     engine = create_engine(args.engine, args.workers, args.ray_address)
     with progress(len(paths), "score", enabled=not (args.json or args.quiet)) as bar:
-        scored = score_videos(paths, str(args.model), settings, cache, engine, bar)
-    return table, card, paths, scored, manifest
+        scored = score_videos(paths, str(args.model), settings, cache, engine, bar, args.device)
+    return _Scored(table, card, paths, scored, cache, engine, settings)
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
     from ..evaluation.protocol import evaluate_table
 
     out = Path(args.out)
-    table, card, paths, scored, _ = _score(args, out)
-    metrics = evaluate_table(table, scored, paths, card, out, n_boot=args.bootstrap)
+    specs = None
+    if args.robustness:
+        from ..evaluation.robustness import parse_perturbations
+
+        try:  # a bad list is a usage error before any work
+            specs = [p.name for p in parse_perturbations(args.robustness)]
+        except ConfigError as exc:
+            raise UsageError(str(exc)) from None
+    run = _score(args, out)
+    robustness = _robustness(args, run, specs, out) if specs else None
+    metrics = evaluate_table(
+        run.table, run.scored, run.paths, run.card, out, n_boot=args.bootstrap,
+        robustness=robustness,
+    )  # fmt: skip
     if args.json:
         print_json(metrics)
     elif not args.quiet:
         print((out / "summary.md").read_text())
         print(f"results: {out}")
     return EXIT_OK
+
+
+def _robustness(
+    args: argparse.Namespace, run: _Scored, specs: list[str], out: Path
+) -> dict[str, Any]:
+    from .._atomic import atomic_write_json, atomic_write_text
+    from ..evaluation.protocol import (
+        robustness_markdown,
+        robustness_plot,
+        robustness_table,
+        run_jobs,
+    )
+    from ..evaluation.robustness import make_robustness_job
+
+    job_args = (str(args.model), run.settings, run.cache, specs, args.device)
+    with progress(len(run.paths), "perturb", enabled=not (args.json or args.quiet)) as bar:
+        perturbed = run_jobs(make_robustness_job, job_args, run.paths, run.engine, bar)
+    rob = robustness_table(
+        run.table, run.scored, perturbed, run.paths, run.card, specs, n_boot=args.bootstrap
+    )
+    card = run.card
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(out / "robustness.json", rob, indent=2)
+    atomic_write_text(
+        out / "robustness.md",
+        "\n".join([f"# Robustness of `{card.name}` (video level)", "", *robustness_markdown(rob)]),
+    )
+    robustness_plot(rob, out)
+    return rob
 
 
 def run_calibrate(args: argparse.Namespace) -> int:
@@ -149,7 +258,8 @@ def run_calibrate(args: argparse.Namespace) -> int:
     from ..models.checkpoint import _resolve
 
     out = Path(args.out)
-    table, card, paths, scored, _ = _score(args, out)
+    run = _score(args, out)
+    table, card, paths, scored = run.table, run.card, run.paths, run.scored
     logits, labels = [], []
     for (_, row), path in zip(table.iterrows(), paths):
         r = scored.get(path, {})

@@ -20,6 +20,7 @@ Verbs:
   train     train a detector from a YAML recipe on cached crops
   evaluate  every metric of a detector on a manifest split, with intervals and plots
   calibrate fit temperature scaling on a split, write a calibrated checkpoint
+  compare   evaluation runs side by side: ablation table, cross-dataset matrix
 
 Run 'fakescope VERB --help' for the options and examples of each verb.
 """

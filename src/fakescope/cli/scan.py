@@ -79,17 +79,20 @@ def make_scan_job(
     reports: str | None,
     aggregation: str | None = None,
 ) -> Callable[[str], dict[str, Any]]:
-    """Per worker: load the model once; per video: the ScanResult as a dict (+ report path)."""
-    from ..inference.scan import Scanner
+    """Per worker: load the model once; per video: the ScanResult as a dict (+ report path).
+
+    A ``StagedJob``: in one process the next video's decoding and face detection overlap the
+    network pass and the report of the current one."""
+    from ..inference.scan import Scanner, ScanResult
 
     scanner = Scanner(model, frames=frames, device=device, cache=cache, aggregation=aggregation)
 
-    def job(path: str) -> dict[str, Any]:
-        result = scanner(path)
+    def to_row(result: ScanResult) -> dict[str, Any]:
         row = result.to_dict()
         if reports:
             from ..reporting import write_report
 
+            path = result.path
             digest = hashlib.sha1(path.encode()).hexdigest()[:8]
             out = Path(reports) / f"{Path(path).stem}-{digest}.html"
             try:
@@ -98,6 +101,7 @@ def make_scan_job(
                 row["warnings"].append(f"report not written: {exc}")
         return row
 
+    job: Callable[[str], dict[str, Any]] = scanner.staged_job(to_row)
     return job
 
 

@@ -8,8 +8,18 @@ from typing import Any
 from ..errors import ConfigError
 from .local import LocalEngine, WorkerCrash, map_items
 from .results import ResultLog
+from .staged import StagedJob, run_staged
 
-__all__ = ["ENGINES", "LocalEngine", "ResultLog", "WorkerCrash", "create_engine", "map_items"]
+__all__ = [
+    "ENGINES",
+    "LocalEngine",
+    "ResultLog",
+    "StagedJob",
+    "WorkerCrash",
+    "create_engine",
+    "map_items",
+    "run_staged",
+]
 
 ENGINES = ("local", "ray")
 

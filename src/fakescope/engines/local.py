@@ -14,6 +14,8 @@ from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wai
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any, TypeVar
 
+from .staged import StagedJob, run_staged
+
 __all__ = ["LocalEngine", "WorkerCrash", "map_items"]
 
 log = logging.getLogger(__name__)
@@ -39,6 +41,8 @@ def run_chunk(fn: Callable[[Any], Any], items: list[Any]) -> list[tuple[bool, An
     """``fn`` over a chunk of items; per item (ok, result or exception): one failure does not
     sink the rest of the chunk."""
     out: list[tuple[bool, Any]] = []
+    if isinstance(fn, StagedJob) and len(items) > 1:  # overlap the stages across the chunk
+        return [(not isinstance(v, BaseException), v) for _item, v in run_staged(fn, items)]
     for item in items:
         try:
             out.append((True, fn(item)))
@@ -87,6 +91,9 @@ class LocalEngine:
         todo = list(items)
         if self.workers == 1 or len(todo) <= 1:
             fn = factory(*args)
+            if isinstance(fn, StagedJob) and len(todo) > 1:
+                yield from run_staged(fn, todo)  # stages overlap across items, one process
+                return
             for item in todo:
                 try:
                     yield item, fn(item)

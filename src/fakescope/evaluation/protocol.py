@@ -12,30 +12,30 @@ import numpy as np
 import pandas as pd
 
 from .._atomic import atomic_write_bytes, atomic_write_json, atomic_write_text
+from ..inference.pipeline import extract_settings_for
 from .metrics import MetricError, summary
 
-__all__ = ["evaluate_table", "make_score_job", "score_videos"]
+__all__ = [
+    "cross_dataset",
+    "evaluate_table",
+    "extract_settings_for",
+    "make_score_job",
+    "robustness_markdown",
+    "robustness_table",
+    "score_videos",
+    "video_predictions",
+]
 
 log = logging.getLogger(__name__)
-
-
-def extract_settings_for(card: Any, frames: int | None = None) -> Any:
-    """The extraction settings a checkpoint was made for (crop geometry, detector, frames)."""
-    from ..extraction import ExtractSettings
-    from ..faces import CropSettings
-
-    crop = card.crop
-    return ExtractSettings(
-        sampling=f"uniform:{frames or card.frames_per_video}",
-        detector=crop.get("detector", "yunet"),
-        crop=CropSettings(margin=float(crop.get("margin", 1.3)), size=int(crop.get("size", 256))),
-    )
 
 
 def make_score_job(
     model: str, settings: Any, cache_dir: str, device: str = "cpu"
 ) -> Callable[[str], dict[str, Any]]:
-    """Per worker: load the detector once; per video: extract (cached) and score every face."""
+    """Per worker: load the detector once; per video: extract (cached) and score every face.
+
+    A ``StagedJob``: in one process the next video's extraction overlaps this one's scoring."""
+    from ..engines import StagedJob
     from ..extraction import Extractor
     from ..inference import score_entry
     from ..models import load_detector
@@ -43,25 +43,47 @@ def make_score_job(
     detector = load_detector(model, device)
     extractor = Extractor(settings, cache_dir)
 
-    def job(path: str) -> dict[str, Any]:
-        result = extractor(path)
-        row: dict[str, Any] = {"path": path, "status": result.status, "error": result.error}
+    def score(result: Any) -> dict[str, Any]:
+        row: dict[str, Any] = {"path": result.path, "status": result.status, "error": result.error}
         if result.entry is not None and result.status == "ok":
-            s = score_entry(result.entry, detector)
-            row["scores"] = {
-                "track": s.track.tolist(), "frame": s.frame.tolist(), "index": s.index.tolist(),
-                "timestamp": s.timestamp.tolist(), "logit": s.logit.tolist(), "files": s.files,
-            }  # fmt: skip
+            row["scores"] = scores_to_dict(score_entry(result.entry, detector))
         return row
 
+    job: Callable[[str], dict[str, Any]] = StagedJob(extractor, score)
     return job
 
 
+def scores_to_dict(s: Any) -> dict[str, Any]:
+    """``VideoScores`` -> plain lists (what workers send back and predictions keep)."""
+    return {
+        "track": s.track.tolist(), "frame": s.frame.tolist(), "index": s.index.tolist(),
+        "timestamp": s.timestamp.tolist(), "logit": s.logit.tolist(), "files": s.files,
+    }  # fmt: skip
+
+
 def score_videos(
-    paths: list[str], model: str, settings: Any, cache_dir: str, engine: Any, progress: Any = None
+    paths: list[str],
+    model: str,
+    settings: Any,
+    cache_dir: str,
+    engine: Any,
+    progress: Any = None,
+    device: str = "cpu",
 ) -> dict[str, dict[str, Any]]:
+    """path -> ``make_score_job`` row, for every path (a failure is a row with its error)."""
+    return run_jobs(make_score_job, (model, settings, cache_dir, device), paths, engine, progress)
+
+
+def run_jobs(
+    factory: Callable[..., Callable[[str], dict[str, Any]]],
+    args: tuple[Any, ...],
+    paths: list[str],
+    engine: Any,
+    progress: Any = None,
+) -> dict[str, dict[str, Any]]:
+    """``engine.map`` of a per-video job; an exception becomes a ``failed`` row with one line."""
     out: dict[str, dict[str, Any]] = {}
-    for path, result in engine.map(make_score_job, paths, (model, settings, cache_dir)):
+    for path, result in engine.map(factory, paths, args):
         if isinstance(result, BaseException):
             result = {
                 "path": path,
@@ -104,6 +126,55 @@ def _safe_summary(y: np.ndarray, p: np.ndarray, **kw: Any) -> dict[str, Any] | s
         return out
 
 
+def video_predictions(
+    table: pd.DataFrame,
+    scored: dict[str, dict[str, Any]],
+    paths: list[str],
+    card: Any,
+    temperature: float | None = None,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(one row per video, one row per scored frame): calibrated with ``temperature`` (default:
+    the card's) and aggregated with the card's rule; unscored videos have no probability."""
+    from ..inference import AGGREGATIONS, aggregate
+
+    t = float(card.temperature if temperature is None else temperature)
+    how = card.aggregation if card.aggregation in AGGREGATIONS else "mean_of_max"
+    preds, frames_rows = [], []
+    for (_, row), path in zip(table.iterrows(), paths):
+        r = scored.get(path, {"status": "failed", "error": "not scored"})
+        prob = None
+        if r.get("scores"):
+            agg = aggregate(_video_scores(r), t, how)
+            prob = agg["probability"]
+            for fr in agg["frames"]:
+                frames_rows.append(
+                    {"video_id": row["video_id"], "label": int(row["label"]), "frame": fr["frame"],
+                     "index": fr["index"], "probability": fr["max"]}
+                )  # fmt: skip
+        preds.append(
+            {"video_id": row["video_id"], "path": row["path"], "label": int(row["label"]), "dataset": row["dataset"],
+             "method": row["method"], "compression": row.get("compression"), "status": r["status"],
+             "error": r.get("error"), "probability": prob}
+        )  # fmt: skip
+    frames = pd.DataFrame(
+        frames_rows, columns=["video_id", "label", "frame", "index", "probability"]
+    )
+    return pd.DataFrame(preds), frames
+
+
+def _level_metrics(
+    pred: pd.DataFrame, frames: pd.DataFrame, card: Any, n_boot: int, seed: int
+) -> tuple[Any, Any]:
+    ok = pred[pred["probability"].notna()]
+    y, p = ok["label"].to_numpy(), ok["probability"].to_numpy(dtype=float)
+    video = _safe_summary(y, p, threshold=card.threshold, n_boot=n_boot, seed=seed)
+    frame = _safe_summary(
+        frames["label"].to_numpy(), frames["probability"].to_numpy(dtype=float), threshold=card.threshold,
+        n_boot=n_boot, seed=seed, groups=frames["video_id"].to_numpy(),
+    )  # fmt: skip
+    return video, frame
+
+
 def evaluate_table(
     table: pd.DataFrame,
     scored: dict[str, dict[str, Any]],
@@ -113,66 +184,165 @@ def evaluate_table(
     *,
     n_boot: int = 1000,
     seed: int = 0,
+    robustness: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Metrics for scored videos; writes predictions.csv, frames.csv, metrics.json, summary.md,
-    plots and a failure gallery into ``out``. ``paths[i]`` is the file of ``table`` row i."""
-    from ..inference import aggregate
-
+    plots and a failure gallery into ``out``. ``paths[i]`` is the file of ``table`` row i.
+    ``robustness`` (from ``robustness_table``) is added to the metrics and the summary."""
     out.mkdir(parents=True, exist_ok=True)
     t = float(card.temperature)
-    preds, frames_rows = [], []
-    for (_, row), path in zip(table.iterrows(), paths):
-        r = scored.get(path, {"status": "failed", "error": "not scored"})
-        prob = None
-        if r.get("scores"):
-            agg = aggregate(
-                _video_scores(r),
-                t,
-                card.aggregation
-                if card.aggregation in ("mean_of_max", "topk", "max_track")
-                else "mean_of_max",
-            )
-            prob = agg["probability"]
-            for fr in agg["frames"]:
-                frames_rows.append(
-                    {
-                        "video_id": row["video_id"],
-                        "label": int(row["label"]),
-                        "frame": fr["frame"],
-                        "index": fr["index"],
-                        "probability": fr["max"],
-                    }
-                )
-        preds.append(
-            {"video_id": row["video_id"], "path": row["path"], "label": int(row["label"]), "dataset": row["dataset"],
-             "method": row["method"], "compression": row.get("compression"), "status": r["status"],
-             "error": r.get("error"), "probability": prob}
-        )  # fmt: skip
-    pred = pd.DataFrame(preds)
-    frames = pd.DataFrame(
-        frames_rows, columns=["video_id", "label", "frame", "index", "probability"]
-    )
+    pred, frames = video_predictions(table, scored, paths, card)
     atomic_write_bytes(out / "predictions.csv", pred.to_csv(index=False).encode())
     atomic_write_bytes(out / "frames.csv", frames.to_csv(index=False).encode())
     ok = pred[pred["probability"].notna()]
     metrics: dict[str, Any] = {
-        "model": {"name": card.name, "temperature": t, "aggregation": card.aggregation, "threshold": card.threshold},
+        "model": {"name": card.name, "temperature": t, "aggregation": card.aggregation, "threshold": card.threshold,
+                  "train_datasets": train_datasets(card)},
         "videos": {"total": len(pred), "scored": len(ok), "no_face": int((pred["status"] == "no_face").sum()),
                    "failed": int((pred["status"] == "failed").sum())},
         "note": "videos without a face or that failed are left out of the metrics (counted above)",
     }  # fmt: skip
     y, p = ok["label"].to_numpy(), ok["probability"].to_numpy(dtype=float)
-    metrics["video_level"] = _safe_summary(y, p, threshold=card.threshold, n_boot=n_boot, seed=seed)
-    metrics["frame_level"] = _safe_summary(
-        frames["label"].to_numpy(), frames["probability"].to_numpy(dtype=float), threshold=card.threshold,
-        n_boot=n_boot, seed=seed, groups=frames["video_id"].to_numpy(),
-    )  # fmt: skip
+    metrics["video_level"], metrics["frame_level"] = _level_metrics(
+        pred, frames, card, n_boot, seed
+    )
+    metrics["calibration"] = _calibration(table, scored, paths, card, pred, frames)
     metrics["breakdown"] = _breakdowns(ok, card.threshold)
+    metrics["cross_dataset"] = cross_dataset(
+        metrics["breakdown"]["dataset"], ok, train_datasets(card)
+    )
+    if robustness is not None:
+        metrics["robustness"] = robustness
     atomic_write_json(out / "metrics.json", metrics, indent=2)
     _plots(y, p, out)
     _failure_gallery(ok, scored, paths_by_id(table, paths), card, out)
     atomic_write_text(out / "summary.md", summary_markdown(metrics))
     return metrics
+
+
+def train_datasets(card: Any) -> list[str] | None:
+    """The benchmarks a checkpoint was trained on, as its card records them (None: unknown)."""
+    data = (card.training or {}).get("data") or {}
+    found = data.get("datasets")
+    return sorted(map(str, found)) if found else None
+
+
+def _calibration(
+    table: pd.DataFrame,
+    scored: dict[str, dict[str, Any]],
+    paths: list[str],
+    card: Any,
+    pred: pd.DataFrame,
+    frames: pd.DataFrame,
+) -> dict[str, Any]:
+    """ECE and Brier score with the card's temperature and without it (T = 1): what the
+    calibration fitted by ``fakescope calibrate`` changes on this split."""
+    from .metrics import brier_score, expected_calibration_error
+
+    raw_pred, raw_frames = video_predictions(table, scored, paths, card, temperature=1.0)
+    out: dict[str, Any] = {"temperature": float(card.temperature)}
+    for level, calibrated, raw in (
+        ("video_level", pred, raw_pred),
+        ("frame_level", frames, raw_frames),
+    ):
+        row: dict[str, Any] = {}
+        for name, df in (("uncalibrated", raw), ("calibrated", calibrated)):
+            ok = df[df["probability"].notna()]
+            y, p = ok["label"].to_numpy(), ok["probability"].to_numpy(dtype=float)
+            if len(y):
+                row[f"ece_{name}"] = expected_calibration_error(y, p)
+                row[f"brier_{name}"] = brier_score(y, p)
+        out[level] = row
+    fitted = (card.metrics or {}).get("calibration")
+    if fitted:
+        out["fitted_on"] = {
+            k: fitted.get(k) for k in ("split", "frames", "ece_before", "ece_after")
+        }
+    return out
+
+
+def cross_dataset(
+    per_dataset: dict[str, Any], ok: pd.DataFrame, trained_on: list[str] | None
+) -> dict[str, Any]:
+    """Per test dataset: AUC, whether the model saw that benchmark in training, and the gap to
+    the in-domain AUC (all test videos of the training benchmarks pooled)."""
+    from .metrics import roc_auc
+
+    in_domain_auc = None
+    if trained_on:
+        sub = ok[ok["dataset"].astype(str).isin(trained_on)]
+        y = sub["label"].to_numpy()
+        if 0 < y.sum() < len(y):
+            in_domain_auc = roc_auc(y, sub["probability"].to_numpy(dtype=float))
+    rows = {}
+    for name, r in per_dataset.items():
+        auc = r.get("auc")
+        seen = None if trained_on is None else name in trained_on
+        gap = (
+            auc - in_domain_auc
+            if (auc is not None and in_domain_auc is not None and seen is False)
+            else None
+        )
+        rows[name] = {"videos": r["videos"], "auc": auc, "in_domain": seen, "gap_to_in_domain": gap}
+    return {"train_datasets": trained_on, "in_domain_auc": in_domain_auc, "test_datasets": rows}
+
+
+def robustness_table(
+    table: pd.DataFrame,
+    clean: dict[str, dict[str, Any]],
+    perturbed: dict[str, dict[str, Any]],
+    paths: list[str],
+    card: Any,
+    specs: list[str],
+    *,
+    n_boot: int = 1000,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """Video-level metrics of the clean videos and of every perturbation (``perturbed`` maps a
+    path to a ``make_robustness_job`` result), with the change of AUC against the clean run."""
+    from .robustness import parse_perturbation
+
+    rows: list[dict[str, Any]] = []
+    clean_auc = None
+    for spec in ["none", *specs]:
+        if spec == "none":
+            scored, label = clean, "none (as given)"
+        else:
+            pert = parse_perturbation(spec)
+            label = pert.label
+            scored = {
+                path: (perturbed.get(path) or {})
+                .get("perturbed", {})
+                .get(spec, {"status": "failed", "error": "not scored"})
+                for path in paths
+            }
+        pred, _frames = video_predictions(table, scored, paths, card)
+        ok = pred[pred["probability"].notna()]
+        y, p = ok["label"].to_numpy(), ok["probability"].to_numpy(dtype=float)
+        m = _safe_summary(y, p, threshold=card.threshold, n_boot=n_boot, seed=seed)
+        row: dict[str, Any] = {"perturbation": spec, "label": label, "videos": len(pred), "scored": len(ok),
+                               "no_face": int((pred["status"] == "no_face").sum()),
+                               "failed": int((pred["status"] == "failed").sum())}  # fmt: skip
+        if isinstance(m, str):
+            row["error"] = m
+        else:
+            boot = m.get("bootstrap") or {}
+            row.update(
+                auc=m["roc_auc"], auc_ci=_interval(boot, "roc_auc"), ap=m["average_precision"],
+                eer=m["eer"], accuracy=m["at_threshold"]["accuracy"],
+                recall=m["at_threshold"]["recall"], ece=m.get("expected_calibration_error"),
+            )  # fmt: skip
+        if spec == "none":
+            clean_auc = row.get("auc")
+        row["auc_change"] = (
+            row["auc"] - clean_auc if clean_auc is not None and row.get("auc") is not None else None
+        )
+        rows.append(row)
+    return {"metric_level": "video", "rows": rows}
+
+
+def _interval(boot: dict[str, Any], key: str) -> list[float] | None:
+    return [boot[key]["low"], boot[key]["high"]] if boot.get(key) else None
 
 
 def paths_by_id(table: pd.DataFrame, paths: list[str]) -> dict[str, str]:
@@ -353,5 +523,105 @@ def summary_markdown(metrics: dict[str, Any]) -> str:
             lines.append(
                 f"| {kind}: {name} | {r['videos']} | {r['real']} | {r['fake']} | {_fmt(r.get('auc'))} | {_fmt(r.get('ap'))} | {_fmt(r['accuracy'])} |"
             )
+    lines += _calibration_markdown(metrics.get("calibration"))
+    lines += _cross_dataset_markdown(metrics.get("cross_dataset"))
+    if metrics.get("robustness"):
+        lines += ["## Robustness", "", *robustness_markdown(metrics["robustness"])]
     lines += ["", "Plots: roc.png, pr.png, reliability.png, hist.png; mistakes: failures.png.", ""]
     return "\n".join(lines)
+
+
+def _calibration_markdown(cal: dict[str, Any] | None) -> list[str]:
+    if not cal:
+        return []
+    lines = [
+        "",
+        f"## Calibration (temperature {cal['temperature']:.3f})",
+        "",
+        "| level | ECE uncalibrated (T = 1) | ECE calibrated | Brier uncalibrated | Brier calibrated |",
+        "|---|---|---|---|---|",
+    ]
+    for level in ("video_level", "frame_level"):
+        r = cal.get(level) or {}
+        lines.append(
+            f"| {level.split('_')[0]} | {_fmt(r.get('ece_uncalibrated'))} | {_fmt(r.get('ece_calibrated'))} "
+            f"| {_fmt(r.get('brier_uncalibrated'))} | {_fmt(r.get('brier_calibrated'))} |"
+        )
+    fitted = cal.get("fitted_on")
+    if fitted:
+        lines += ["", f"The temperature was fitted on split '{fitted.get('split')}' ({fitted.get('frames')} frames): "
+                      f"frame ECE there {_fmt(fitted.get('ece_before'))} -> {_fmt(fitted.get('ece_after'))}."]  # fmt: skip
+    return [*lines, ""]
+
+
+def _cross_dataset_markdown(cross: dict[str, Any] | None) -> list[str]:
+    if not cross or not cross.get("test_datasets"):
+        return []
+    trained = cross.get("train_datasets")
+    lines = [
+        "## Cross-dataset",
+        "",
+        f"Trained on: {', '.join(trained) if trained else 'unknown (the card does not say)'}; "
+        f"in-domain AUC (those benchmarks' test videos pooled): {_fmt(cross.get('in_domain_auc'))}.",
+        "",
+        "| test dataset | videos | AUC | seen in training | gap to in-domain |",
+        "|---|---|---|---|---|",
+    ]
+    for name, r in cross["test_datasets"].items():
+        seen = "-" if r["in_domain"] is None else ("yes" if r["in_domain"] else "no")
+        gap = r.get("gap_to_in_domain")
+        lines.append(
+            f"| {name} | {r['videos']} | {_fmt(r.get('auc'))} | {seen} | {'-' if gap is None else f'{gap:+.3f}'} |"
+        )
+    return [*lines, ""]
+
+
+def robustness_markdown(rob: dict[str, Any]) -> list[str]:
+    """The robustness table: one row per perturbation, video-level metrics."""
+    lines = [
+        "| perturbation | scored / videos | AUC (95% interval) | change of AUC | AP | EER | accuracy | recall of fakes | ECE |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rob["rows"]:
+        if "auc" not in r:
+            lines.append(
+                f"| {r['label']} | {r['scored']} / {r['videos']} | not computed: {r.get('error')} | | | | | | |"
+            )
+            continue
+        ci = f" [{r['auc_ci'][0]:.3f}, {r['auc_ci'][1]:.3f}]" if r.get("auc_ci") else ""
+        change = (
+            "-"
+            if r.get("auc_change") is None or r["perturbation"] == "none"
+            else f"{r['auc_change']:+.3f}"
+        )
+        lines.append(
+            f"| {r['label']} | {r['scored']} / {r['videos']} | {r['auc']:.3f}{ci} | {change} | {r['ap']:.3f} "
+            f"| {r['eer']:.3f} | {r['accuracy']:.3f} | {r['recall']:.3f} | {_fmt(r.get('ece'))} |"
+        )
+    return [*lines, ""]
+
+
+def robustness_plot(rob: dict[str, Any], out: Path) -> None:
+    """AUC (with its interval) against perturbation, as ``robustness.png``."""
+    rows = [r for r in rob["rows"] if "auc" in r]
+    if not rows:
+        return
+    import io
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(max(5, 0.7 * len(rows)), 3.5))
+    x = np.arange(len(rows))
+    auc = np.array([r["auc"] for r in rows])
+    ci = np.array([r["auc_ci"] or [r["auc"], r["auc"]] for r in rows])
+    ax.errorbar(x, auc, yerr=[auc - ci[:, 0], ci[:, 1] - auc], fmt="o-", capsize=3)
+    ax.axhline(0.5, color="k", ls="--", lw=1)
+    ax.set_xticks(x, [r["perturbation"] for r in rows], rotation=45, ha="right")
+    ax.set(ylabel="video AUC", ylim=(0, 1.02), title="Robustness to re-compression")
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    atomic_write_bytes(out / "robustness.png", buf.getvalue())

@@ -14,8 +14,6 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from scipy.optimize import minimize_scalar
-from scipy.special import expit
 
 from ..errors import FakescopeError
 
@@ -33,7 +31,10 @@ class CalibrationError(FakescopeError, ValueError):
 
 def sigmoid(x: npt.ArrayLike) -> FloatArray:
     """Logistic function, computed without overflow for any finite or infinite input."""
-    return np.asarray(expit(np.asarray(x, dtype=np.float64)), dtype=np.float64)
+    x = np.asarray(x, dtype=np.float64)
+    with np.errstate(under="ignore"):  # exp(-|x|) never overflows; underflow is just 0
+        e = np.exp(-np.abs(x))
+    return np.asarray(np.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e)), dtype=np.float64)
 
 
 def logit(p: npt.ArrayLike, eps: float = EPS) -> FloatArray:
@@ -104,6 +105,8 @@ class TemperatureScaler:
             raise CalibrationError(
                 f"{func}: all {y.size} labels are {only}; it needs both real (0) and fake (1)"
             )
+        from scipy.optimize import minimize_scalar
+
         result = minimize_scalar(
             lambda u: _nll(z, yf, math.exp(u)),
             bounds=(math.log(self.MIN_TEMPERATURE), math.log(self.MAX_TEMPERATURE)),

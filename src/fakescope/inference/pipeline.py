@@ -14,6 +14,7 @@ calibrated with the card's temperature, then aggregated:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,9 +23,22 @@ import numpy as np
 from ..cache import CacheEntry
 from .calibration import sigmoid
 
-__all__ = ["AGGREGATIONS", "VideoScores", "aggregate", "score_entry"]
+__all__ = ["AGGREGATIONS", "VideoScores", "aggregate", "extract_settings_for", "score_entry"]
 
 AGGREGATIONS = ("mean_of_max", "topk", "max_track")
+
+
+def extract_settings_for(card: Any, frames: int | None = None) -> Any:
+    """The extraction settings a checkpoint was made for (crop geometry, detector, frames)."""
+    from ..extraction import ExtractSettings
+    from ..faces import CropSettings
+
+    crop = card.crop
+    return ExtractSettings(
+        sampling=f"uniform:{frames or card.frames_per_video}",
+        detector=crop.get("detector", "yunet"),
+        crop=CropSettings(margin=float(crop.get("margin", 1.3)), size=int(crop.get("size", 256))),
+    )
 
 
 @dataclass
@@ -46,9 +60,15 @@ class VideoScores:
 
 
 def score_entry(
-    entry: CacheEntry, detector: Any, *, max_tracks: int = 0, batch_size: int = 32
+    entry: CacheEntry,
+    detector: Any,
+    *,
+    max_tracks: int = 0,
+    batch_size: int = 32,
+    transform: Callable[[np.ndarray], np.ndarray] | None = None,
 ) -> VideoScores:
-    """Run ``detector`` on every cached crop of the entry's tracks (first ``max_tracks`` if > 0)."""
+    """Run ``detector`` on every cached crop of the entry's tracks (first ``max_tracks`` if > 0);
+    ``transform`` changes each track's (T, H, W, 3) crops first (robustness tests)."""
     tracks = entry.tracks[:max_tracks] if max_tracks else entry.tracks
     cols: dict[str, list[Any]] = {
         "track": [],
@@ -60,6 +80,8 @@ def score_entry(
     crops = []
     for t in tracks:
         images = entry.load_crops(t["track_id"])
+        if transform is not None:
+            images = transform(images)
         crops.append(images)
         n = len(images)
         cols["track"] += [t["track_id"]] * n

@@ -11,17 +11,30 @@ from __future__ import annotations
 import os
 import tempfile
 import time
+from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .. import __version__
 from ..errors import FakescopeError
-from .pipeline import VideoScores, aggregate, score_entry
 
-__all__ = ["SCHEMA_VERSION", "ScanResult", "Scanner", "scan"]
+if TYPE_CHECKING:
+    from ..extraction import ExtractResult
+from .pipeline import VideoScores, aggregate, extract_settings_for, score_entry
+
+__all__ = ["SCHEMA_VERSION", "Extracted", "ScanResult", "Scanner", "scan"]
 
 SCHEMA_VERSION = "1.0"
+
+
+@dataclass(frozen=True)
+class Extracted:
+    """Between the two scan stages: one video's extraction result and its time."""
+
+    path: str
+    result: ExtractResult
+    seconds: float
 
 
 @dataclass
@@ -64,14 +77,10 @@ class Scanner:
         cache: str | os.PathLike[str] | None = None,
         aggregation: str | None = None,
     ) -> None:
-        from ..evaluation.protocol import extract_settings_for
         from ..extraction import Extractor
-        from ..models import load_detector
+        from ..models import load_detector, resolve_device
 
-        if device == "auto":
-            import torch
-
-            device = "cuda" if torch.cuda.is_available() else "cpu"
+        device = resolve_device(device)
         self.device = device
         self.detector = load_detector(model, device)
         self.card = self.detector.card
@@ -89,10 +98,27 @@ class Scanner:
         self.extractor = Extractor(self.settings, cache_dir)
 
     def __call__(self, path: str | os.PathLike[str]) -> ScanResult:
-        started = time.perf_counter()
-        spath = os.fspath(path)
+        return self.finish(self.extract(path))
+
+    def scan_many(self, paths: Iterable[str | os.PathLike[str]]) -> Iterator[ScanResult]:
+        """Scan videos in order, the next video's decoding and face detection overlapping the
+        current one's network pass (``fakescope.engines.run_staged``)."""
+        from ..engines import run_staged
+
+        for path, result in run_staged(self.staged_job(), paths):
+            if isinstance(result, BaseException):  # the stages catch input errors themselves
+                result = ScanResult(os.fspath(path), "failed", error=f"{path}: {result}")
+            yield result
+
+    def staged_job(self, *after: Any) -> Any:
+        """This scanner as a ``StagedJob``: extract, then score (then ``after`` stages)."""
+        from ..engines import StagedJob
+
+        return StagedJob(self.extract, self.finish, *after)
+
+    def _base(self) -> dict[str, Any]:
         card = self.card
-        base: dict[str, Any] = {
+        return {
             "threshold": float(card.threshold),
             "model": {"name": card.name, "network": card.model.get("name"), "temperature": card.temperature,
                       "version": card.version, "created": card.created},
@@ -100,14 +126,26 @@ class Scanner:
                          "crop": self.settings.crop.to_dict(), "aggregation": self.aggregation,
                          "device": self.device},
         }  # fmt: skip
-        extracted = self.extractor(spath)
-        t_extract = time.perf_counter() - started
+
+    def extract(self, path: str | os.PathLike[str]) -> Extracted:
+        """Stage 1: sampled frames, faces and crops through the cache."""
+        started = time.perf_counter()
+        spath = os.fspath(path)
+        result = self.extractor(spath)
+        return Extracted(spath, result, round(time.perf_counter() - started, 3))
+
+    def finish(self, extracted_: Extracted) -> ScanResult:
+        """Stage 2: score every face, aggregate, calibrate -> ``ScanResult``."""
+        started = time.perf_counter()
+        spath, extracted, t_extract = extracted_.path, extracted_.result, extracted_.seconds
+        card = self.card
+        base = self._base()
         if extracted.status == "failed" or extracted.entry is None:
             return ScanResult(
                 spath,
                 "failed",
                 error=extracted.error,
-                timing={"total_s": round(t_extract, 3)},
+                timing={"total_s": t_extract},
                 **base,
             )
         meta = extracted.entry.meta
@@ -115,14 +153,14 @@ class Scanner:
         if extracted.status == "no_face":
             return ScanResult(
                 spath, "no_face", reason=meta.get("reason") or "no face found", video=video,
-                warnings=list(extracted.warnings), timing={"extract_s": round(t_extract, 3), "total_s": round(t_extract, 3)}, **base,
+                warnings=list(extracted.warnings), timing={"extract_s": t_extract, "total_s": t_extract}, **base,
             )  # fmt: skip
         try:
             scores = score_entry(extracted.entry, self.detector)
         except (FakescopeError, OSError) as exc:
             return ScanResult(spath, "failed", error=f"{spath}: {exc}", video=video, **base)
         agg = aggregate(scores, card.temperature, self.aggregation)
-        t_total = time.perf_counter() - started
+        t_score = round(time.perf_counter() - started, 3)
         prob = agg["probability"]
         tracks = []
         for t in meta["tracks"]:
@@ -147,8 +185,8 @@ class Scanner:
         return ScanResult(
             spath, "ok", probability=prob, verdict="fake" if prob >= card.threshold else "real",
             tracks=tracks, timeline=timeline, video=video, warnings=list(extracted.warnings),
-            timing={"extract_s": round(t_extract, 3), "score_s": round(t_total - t_extract, 3),
-                    "total_s": round(t_total, 3), "cached": extracted.cached},
+            timing={"extract_s": t_extract, "score_s": t_score,
+                    "total_s": round(t_extract + t_score, 3), "cached": extracted.cached},
             faces=scores, **base,
         )  # fmt: skip
 

@@ -1,6 +1,13 @@
 """Detectors by name (registry), pretrained backbones, checkpoints with model cards."""
 
-from .checkpoint import Detector, ModelCard, load_checkpoint, load_detector, save_checkpoint
+from .checkpoint import (
+    Detector,
+    ModelCard,
+    load_checkpoint,
+    load_detector,
+    resolve_device,
+    save_checkpoint,
+)
 from .registry import ModelConfig, create_model, get_config, list_models, register_model
 
 __all__ = [
@@ -13,5 +20,6 @@ __all__ = [
     "load_checkpoint",
     "load_detector",
     "register_model",
+    "resolve_device",
     "save_checkpoint",
 ]

@@ -214,6 +214,9 @@ class Detector:
             else:
                 options = ort.SessionOptions()
                 options.intra_op_num_threads = min(4, os.cpu_count() or 1)
+                # no busy-waiting between ops: the threads that decode and detect faces
+                # beside the network (a staged scan) get the cores instead
+                options.add_session_config_entry("session.intra_op.allow_spinning", "0")
                 self._session = ort.InferenceSession(
                     str(onnx_path), options, providers=["CPUExecutionProvider"]
                 )
@@ -229,10 +232,9 @@ class Detector:
             self._model = self._loader()
         return self._model
 
-    def preprocess(self, crops: np.ndarray) -> Any:
-        """(N, H, W, 3) uint8 RGB crops -> (N, 3, S, S) float tensor, resized and normalised."""
+    def preprocess_array(self, crops: np.ndarray) -> np.ndarray:
+        """(N, H, W, 3) uint8 RGB crops -> (N, 3, S, S) float32 array, resized and normalised."""
         import cv2
-        import torch
 
         s = self.config.input_size
         resized = [
@@ -243,22 +245,30 @@ class Detector:
         batch = (scaled - np.asarray(self.config.mean, np.float32)) / np.asarray(
             self.config.std, np.float32
         )
-        return torch.from_numpy(np.ascontiguousarray(batch.transpose(0, 3, 1, 2))).to(self.device)
+        return np.ascontiguousarray(batch.transpose(0, 3, 1, 2))
+
+    def preprocess(self, crops: np.ndarray) -> Any:
+        """The same as ``preprocess_array``, as a tensor on the detector's device."""
+        import torch
+
+        return torch.from_numpy(self.preprocess_array(crops)).to(self.device)
 
     def logits(self, crops: np.ndarray, batch_size: int = 32) -> np.ndarray:
         """Raw (uncalibrated) logits of "fake" for each crop."""
+        out = []
+        if self._session is not None:  # ONNX Runtime: no PyTorch import at all
+            for i in range(0, len(crops), batch_size):
+                x = self.preprocess_array(crops[i : i + batch_size])
+                out.append(self._session.run(None, {"crops": x})[0].astype(np.float32))
+            return np.concatenate(out) if out else np.zeros(0, np.float32)
         import torch
 
-        out = []
         with torch.inference_mode():
             for i in range(0, len(crops), batch_size):
                 x = self.preprocess(crops[i : i + batch_size])
-                if self._session is not None:
-                    out.append(self._session.run(None, {"crops": x.numpy()})[0].astype(np.float32))
-                else:
-                    if self.backend == "torch-fp16":
-                        x = x.half()
-                    out.append(self.model(x).float().cpu().numpy())
+                if self.backend == "torch-fp16":
+                    x = x.half()
+                out.append(self.model(x).float().cpu().numpy())
         return np.concatenate(out) if out else np.zeros(0, np.float32)
 
     def torch_logits(self, crops: np.ndarray) -> np.ndarray:
@@ -289,6 +299,26 @@ def load_detector(
         )
     model, card = load_checkpoint(name_or_path, device)
     return Detector(model, card, device, onnx_path)
+
+
+def resolve_device(device: str = "auto") -> str:
+    """``auto`` -> ``cuda`` when PyTorch sees a GPU, else ``cpu``; other names pass through.
+
+    On Linux without an NVIDIA device node (and macOS, which has no CUDA) this answers
+    ``cpu`` without importing PyTorch, so a CPU scan on ONNX Runtime never pays its import.
+    """
+    if device != "auto":
+        return device
+    import sys
+
+    if "torch" not in sys.modules:
+        if sys.platform == "darwin":
+            return "cpu"
+        if sys.platform.startswith("linux") and not any(Path("/dev").glob("nvidia[0-9]*")):
+            return "cpu"
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
 
 
 def _has_onnxruntime() -> bool:

@@ -119,6 +119,7 @@ def train(config: TrainConfig, *, resume: bool = False, progress: bool = False) 
         )  # fmt: skip
 
     train_samples = samples(d.train_split, train_labels)
+    train_datasets = _split_datasets(d.manifest, d.train_split)  # for cross-dataset tables
     val_samples = samples(d.val_split, (0, 1))
     sbi = SBIConfig(**config.sbi_config) if d.sbi != "off" else None
 
@@ -281,7 +282,8 @@ def train(config: TrainConfig, *, resume: bool = False, progress: bool = False) 
                     model=model_cfg.to_dict(),
                     crop=_crop_settings(Path(d.crops)),
                     training={
-                        "data": {"manifest": d.manifest, "crops": d.crops, "train_split": d.train_split,
+                        "data": {"manifest": d.manifest, "datasets": train_datasets,
+                                 "crops": d.crops, "train_split": d.train_split,
                                  "val_split": d.val_split, "sbi": d.sbi, "train_crops": len(train_set),
                                  "val_crops": len(val_set)},
                         "recipe": {"optim": config.to_dict()["optim"], "train": config.to_dict()["train"]},
@@ -367,3 +369,11 @@ def _crop_settings(crops_dir: Path) -> dict[str, Any]:
             "size": crop.get("size", 256),
         }
     return {"detector": "yunet", "margin": 1.3, "size": 256}
+
+
+def _split_datasets(manifest: str, split: str) -> list[str]:
+    """The benchmarks (``dataset`` column) that a split of a manifest draws on."""
+    from ..datasets import read_manifest
+
+    table = read_manifest(manifest).table
+    return sorted(map(str, table.loc[table["split"] == split, "dataset"].dropna().unique()))

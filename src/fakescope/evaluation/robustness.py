@@ -1,0 +1,276 @@
+"""Robustness: the same evaluation after the degradations that videos meet on their way to a
+viewer, as one table of metric vs. perturbation.
+
+Perturbations (``parse_perturbation``):
+
+``jpeg:Q``
+    every cached face crop re-compressed as a JPEG of quality ``Q`` (1-100) before the network;
+    the faces found are the clean video's, so only the pixels of the crops change.
+``h264:CRF[:PRESET]``
+    the whole video re-encoded with H.264 (libx264, ``CRF`` 0-51, x264's default preset
+    ``medium``), then sampled, faces detected and scored from scratch, as a re-upload would be.
+``resize:SHORT[:CRF]``
+    the video downscaled so that its short side is ``SHORT`` pixels (never upscaled) and
+    re-encoded with H.264 at ``CRF`` (default 18, visually lossless), so the loss is resolution.
+
+Re-encoded videos are kept under ``CACHE/perturbed/`` by content (an interrupted run resumes)
+and their faces go through the crop cache like any video. Audio is dropped; frame timestamps,
+display rotation and every frame are kept.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import ConfigError, CorruptVideoError
+
+__all__ = [
+    "DEFAULT_PERTURBATIONS",
+    "Perturbation",
+    "jpeg_crops",
+    "make_robustness_job",
+    "parse_perturbation",
+    "parse_perturbations",
+    "perturbed_video",
+    "reencode_video",
+]
+
+DEFAULT_PERTURBATIONS = (
+    "jpeg:100", "jpeg:90", "jpeg:75", "jpeg:50", "jpeg:30",
+    "h264:23", "h264:32", "h264:40", "resize:480",
+)  # fmt: skip
+PRESETS = (
+    "ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow",
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Perturbation:
+    """One degradation; ``kind`` is ``crop`` (applied to the face crops) or ``video``."""
+
+    name: str
+    kind: str
+    quality: int = 0
+    crf: int = 0
+    short_side: int = 0
+    preset: str = "medium"
+
+    @property
+    def label(self) -> str:
+        if self.kind == "crop":
+            return f"JPEG quality {self.quality} (face crops)"
+        if self.short_side:
+            return f"downscaled to {self.short_side}p (H.264 CRF {self.crf})"
+        return f"H.264 CRF {self.crf}" + (f" ({self.preset})" if self.preset != "medium" else "")
+
+    @property
+    def slug(self) -> str:
+        return re.sub(r"[^a-z0-9]+", "-", self.name.lower()).strip("-")
+
+
+def _int(spec: str, text: str, low: int, high: int) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = low - 1
+    if not low <= value <= high:
+        raise ConfigError(
+            f"robustness: '{spec}': expected an integer in {low}..{high}, got '{text}'"
+        )
+    return value
+
+
+def parse_perturbation(spec: str) -> Perturbation:
+    """``jpeg:75`` | ``h264:32`` | ``h264:32:veryfast`` | ``resize:480`` | ``resize:480:23``."""
+    parts = spec.strip().lower().split(":")
+    kind, args = parts[0], parts[1:]
+    if kind == "jpeg" and len(args) == 1:
+        return Perturbation(spec.strip(), "crop", quality=_int(spec, args[0], 1, 100))
+    if kind == "h264" and len(args) in (1, 2):
+        preset = args[1] if len(args) == 2 else "medium"
+        if preset not in PRESETS:
+            raise ConfigError(
+                f"robustness: '{spec}': unknown x264 preset; choose from {', '.join(PRESETS)}"
+            )
+        return Perturbation(spec.strip(), "video", crf=_int(spec, args[0], 0, 51), preset=preset)
+    if kind == "resize" and len(args) in (1, 2):
+        crf = _int(spec, args[1], 0, 51) if len(args) == 2 else 18
+        return Perturbation(
+            spec.strip(), "video", crf=crf, short_side=_int(spec, args[0], 16, 8192)
+        )
+    raise ConfigError(
+        f"robustness: unknown perturbation '{spec}'; use jpeg:Q, h264:CRF[:PRESET] or resize:SHORT[:CRF]"
+    )
+
+
+def parse_perturbations(specs: str | list[str] | tuple[str, ...] | None) -> list[Perturbation]:
+    """A comma-separated list (or ``default``) -> perturbations, duplicates removed."""
+    if specs is None or specs == "default":
+        specs = list(DEFAULT_PERTURBATIONS)
+    if isinstance(specs, str):
+        specs = [s for s in specs.split(",") if s.strip()]
+    out: dict[str, Perturbation] = {}
+    for spec in specs:
+        for s in DEFAULT_PERTURBATIONS if spec.strip() == "default" else [spec]:
+            p = parse_perturbation(s)
+            out.setdefault(p.name, p)
+    if not out:
+        raise ConfigError("robustness: no perturbation given")
+    return list(out.values())
+
+
+def jpeg_crops(crops: np.ndarray, quality: int) -> np.ndarray:
+    """(N, H, W, 3) uint8 RGB crops, each re-compressed as a JPEG of ``quality``."""
+    import cv2
+
+    out = np.empty_like(crops)
+    params = [cv2.IMWRITE_JPEG_QUALITY, int(quality)]
+    for i, crop in enumerate(crops):
+        ok, buf = cv2.imencode(".jpg", np.ascontiguousarray(crop[..., ::-1]), params)
+        if not ok:  # pragma: no cover - OpenCV always encodes a uint8 image
+            raise RuntimeError("JPEG encoding failed")
+        decoded = cv2.imdecode(buf, cv2.IMREAD_COLOR)
+        if decoded is None:  # pragma: no cover - a buffer OpenCV just wrote always decodes
+            raise RuntimeError("JPEG decoding failed")
+        out[i] = decoded[..., ::-1]
+    return out
+
+
+def _even(x: float) -> int:
+    return max(2, round(x / 2) * 2)
+
+
+def reencode_video(
+    src: str | os.PathLike[str],
+    dst: str | os.PathLike[str],
+    crf: int,
+    *,
+    short_side: int = 0,
+    preset: str = "medium",
+) -> Path:
+    """Re-encode the video stream of ``src`` with libx264 at ``crf`` into ``dst`` (MP4, yuv420p),
+    downscaled to ``short_side`` when it is larger; written to a temp file, then renamed."""
+    import av
+
+    dst = Path(dst)
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dst.with_name(f".{dst.name}.{os.getpid()}.tmp.mp4")
+    try:
+        with av.open(os.fspath(src)) as inp, av.open(str(tmp), "w") as out:
+            if not inp.streams.video:
+                raise CorruptVideoError(src, "no video stream")
+            ist = inp.streams.video[0]
+            ist.thread_type = "AUTO"
+            w, h = ist.codec_context.width, ist.codec_context.height
+            scale = short_side / min(w, h) if short_side and min(w, h) > short_side else 1.0
+            ow, oh = (_even(w * scale), _even(h * scale)) if scale != 1.0 else (_even(w), _even(h))
+            rate = ist.average_rate or ist.guessed_rate or 25
+            ost = out.add_stream("libx264", rate=rate, options={"crf": str(crf), "preset": preset})
+            ost.width, ost.height, ost.pix_fmt = ow, oh, "yuv420p"
+            tb = ist.time_base
+            if tb is not None:
+                ost.time_base = tb
+                ost.codec_context.time_base = tb
+            rotated = False
+            n, last_pts = 0, None
+            for frame in inp.decode(ist):
+                if not rotated:
+                    rotation = round(getattr(frame, "rotation", 0) or 0) % 360
+                    if rotation:
+                        ost.set_display_rotation(rotation)
+                    rotated = True
+                pts = frame.pts
+                if pts is None or (last_pts is not None and pts <= last_pts):
+                    pts = (last_pts + 1) if last_pts is not None else 0
+                last_pts = pts
+                new = frame.reformat(width=ow, height=oh, format="yuv420p")
+                new.pts, new.time_base = pts, tb
+                for packet in ost.encode(new):
+                    out.mux(packet)
+                n += 1
+            for packet in ost.encode():
+                out.mux(packet)
+            if n == 0:
+                raise CorruptVideoError(src, "no frame decoded")
+        os.replace(tmp, dst)
+    except av.FFmpegError as exc:
+        raise CorruptVideoError(src, f"re-encoding failed: {exc}") from None
+    finally:
+        tmp.unlink(missing_ok=True)
+    return dst
+
+
+def perturbed_video(src: str, p: Perturbation, work: str | os.PathLike[str]) -> Path:
+    """The re-encoded copy of ``src`` for a video perturbation, made once per content."""
+    from ..cache import file_fingerprint
+
+    dst = Path(work) / p.slug / f"{file_fingerprint(src)}.mp4"
+    if not dst.is_file():
+        reencode_video(src, dst, p.crf, short_side=p.short_side, preset=p.preset)
+    return dst
+
+
+def make_robustness_job(
+    model: str,
+    settings: Any,
+    cache_dir: str,
+    specs: list[str],
+    device: str = "cpu",
+) -> Callable[[str], dict[str, Any]]:
+    """Per worker: load the detector once; per video: ``{"path", "perturbed": {name: row}}``
+    where each row is what ``make_score_job`` gives for the clean video (status, error, scores).
+
+    A ``StagedJob``: the next video's re-encoding and face extraction overlap this video's
+    network passes."""
+    from ..engines import StagedJob
+    from ..extraction import Extractor
+    from ..inference import score_entry
+    from ..models import load_detector
+    from .protocol import scores_to_dict
+
+    detector = load_detector(model, device)
+    extractor = Extractor(settings, cache_dir)
+    perturbations = [parse_perturbation(s) for s in specs]
+    work = Path(cache_dir) / "perturbed"
+
+    def extract(path: str) -> tuple[str, Any, dict[str, Any]]:
+        clean = extractor(path) if any(p.kind == "crop" for p in perturbations) else None
+        videos: dict[str, Any] = {}
+        for p in perturbations:
+            if p.kind == "video":
+                try:
+                    videos[p.name] = extractor(perturbed_video(path, p, work))
+                except (CorruptVideoError, OSError) as exc:
+                    videos[p.name] = exc
+        return path, clean, videos
+
+    def row(
+        result: Any, transform: Callable[[np.ndarray], np.ndarray] | None = None
+    ) -> dict[str, Any]:
+        if isinstance(result, BaseException):
+            return {"status": "failed", "error": " ".join(str(result).split())}
+        out: dict[str, Any] = {"status": result.status, "error": result.error}
+        if result.entry is not None and result.status == "ok":
+            out["scores"] = scores_to_dict(score_entry(result.entry, detector, transform=transform))
+        return out
+
+    def score(extracted: tuple[str, Any, dict[str, Any]]) -> dict[str, Any]:
+        path, clean, videos = extracted
+        rows: dict[str, Any] = {}
+        for p in perturbations:
+            if p.kind == "crop":
+                q = p.quality
+                rows[p.name] = row(clean, lambda c, q=q: jpeg_crops(c, q))  # type: ignore[misc]
+            else:
+                rows[p.name] = row(videos[p.name])
+        return {"path": path, "perturbed": rows}
+
+    job: Callable[[str], dict[str, Any]] = StagedJob(extract, score)
+    return job
