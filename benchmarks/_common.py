@@ -63,3 +63,28 @@ def require_samples() -> Path:
 
 def dump(obj: Any) -> str:
     return json.dumps(obj, indent=2)
+
+
+def default_model_parser(doc: str | None) -> Any:
+    """The arguments of the benchmarks that measure a model on the default-model splits."""
+    import argparse
+
+    parser = argparse.ArgumentParser(
+        description=doc, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--run", default="runs/default", help="folder of the default model's data and crops"
+    )
+    parser.add_argument("--model", default="default")
+    return parser
+
+
+def default_manifest(run: Path) -> Path:
+    """The identity-level split of ``scripts/default_data.py`` (built when absent)."""
+    import subprocess
+
+    manifest = run / "data" / "manifest.parquet"
+    if not manifest.is_file():
+        script = ROOT / "scripts" / "default_data.py"
+        subprocess.run([sys.executable, str(script), "--out", str(manifest)], check=True)
+    return manifest

@@ -16,8 +16,6 @@ is the figure that matters. Writes benchmarks/results/accuracy.{json,md}.
 
 from __future__ import annotations
 
-import argparse
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -25,7 +23,7 @@ from typing import Any
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import ROOT, machine, write_results
+from _common import ROOT, default_manifest, default_model_parser, machine, write_results
 
 
 def auc_ci(y: np.ndarray, s: np.ndarray, seed: int = 0) -> dict[str, Any]:
@@ -50,26 +48,9 @@ def metadata_features(rows: Any) -> np.ndarray:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument(
-        "--run", default="runs/default", help="folder of the default model's data and crops"
-    )
-    parser.add_argument("--model", default="default")
-    args = parser.parse_args()
+    args = default_model_parser(__doc__).parse_args()
     run = ROOT / args.run
-    manifest_path = run / "data" / "manifest.parquet"
-    if not manifest_path.is_file():
-        subprocess.run(
-            [
-                sys.executable,
-                str(ROOT / "scripts" / "default_data.py"),
-                "--out",
-                str(manifest_path),
-            ],
-            check=True,
-        )
+    manifest_path = default_manifest(run)
 
     import fakescope
     from fakescope.datasets import read_manifest

@@ -11,36 +11,23 @@ benchmarks/results/robustness_eval/ (metrics, plots, robustness.png).
 
 from __future__ import annotations
 
-import argparse
 import json
 import shutil
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import RESULTS, ROOT, machine, write_results
+from _common import RESULTS, ROOT, default_manifest, default_model_parser, machine, write_results
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument(
-        "--run", default="runs/default", help="folder of the default model's data and crops"
-    )
-    parser.add_argument("--model", default="default")
+    parser = default_model_parser(__doc__)
     parser.add_argument("--perturbations", default="default", help="as --robustness takes them")
     parser.add_argument("--workers", type=int, default=1)
     args = parser.parse_args()
     run = ROOT / args.run
-    manifest = run / "data" / "manifest.parquet"
-    if not manifest.is_file():
-        subprocess.run(
-            [sys.executable, str(ROOT / "scripts" / "default_data.py"), "--out", str(manifest)],
-            check=True,
-        )
+    manifest = default_manifest(run)
     from fakescope.cli.main import main as cli
     from fakescope.evaluation.protocol import robustness_markdown
 
@@ -90,12 +77,14 @@ def main() -> int:
             f"{'-' if gap is None else f'{gap:+.3f}'} |"
         )
     lines += ["", "Plot: robustness_eval/robustness.png.", ""]
-    write_results(
-        "robustness",
-        {"machine": machine(), "seconds": seconds, "robustness": metrics["robustness"],
-         "calibration": cal, "cross_dataset": cross, "videos": metrics["videos"]},
-        "\n".join(lines),
-    )  # fmt: skip
+    results = {"machine": machine(), "seconds": seconds, "robustness": metrics["robustness"],
+               "calibration": cal, "cross_dataset": cross, "videos": metrics["videos"]}  # fmt: skip
+    write_results("robustness", results, "\n".join(lines))
+    if args.model == "default":  # the shipped model's card quotes this table
+        sys.path.insert(0, str(ROOT / "scripts"))
+        from package_default import DEST, update_robustness_section
+
+        update_robustness_section(DEST / "MODEL_CARD.md", RESULTS / "robustness.json")
     return 0
 
 

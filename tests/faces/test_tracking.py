@@ -1,4 +1,5 @@
 import numpy as np
+import pytest
 
 from fakescope.faces import TrackingSettings, box_iou, build_tracks
 from fakescope.types import FaceBox
@@ -71,3 +72,18 @@ def test_min_frames_drops_short_tracks():
 def test_empty_input():
     assert build_tracks([]) == []
     assert build_tracks([[], []]) == []
+
+
+def test_assignment_matches_scipy_on_every_shape():
+    from scipy.optimize import linear_sum_assignment
+
+    from fakescope.faces.tracking import _assign
+
+    rng = np.random.default_rng(0)
+    for shape in [(1, 1), (1, 5), (4, 1), (2, 3), (3, 3), (5, 2)]:
+        for _ in range(20):
+            cost = rng.random(shape)
+            rows, cols = _assign(cost)
+            ref_rows, ref_cols = linear_sum_assignment(cost)
+            assert cost[rows, cols].sum() == pytest.approx(cost[ref_rows, ref_cols].sum())
+            assert len(set(rows)) == len(rows) and len(set(cols)) == len(cols)

@@ -54,7 +54,7 @@ def _shared(p: argparse.ArgumentParser) -> None:
         "--cache", metavar="DIR", help="crop cache (default $FAKESCOPE_CACHE or OUT/cache)"
     )
     p.add_argument("--frames", type=int, metavar="N", help="frames per video (default: the card's)")
-    p.add_argument("--device", default="cpu", help="cpu or cuda")
+    p.add_argument("--device", default="auto", help="auto (GPU when there is one), cpu or cuda")
     add_engine_args(p)
     add_common(p)
 
@@ -161,9 +161,11 @@ def _score(args: argparse.Namespace, out: Path) -> _Scored:
     from ..datasets import read_manifest
     from ..engines import create_engine
     from ..evaluation.protocol import extract_settings_for, score_videos
+    from ..models import resolve_device
     from ..models.checkpoint import read_card
 
     setup_logging(args.verbose - args.quiet)
+    args.device = resolve_device(args.device)
     card = read_card(args.model)
     if args.dataset:
         from ..datasets import Manifest, index_dataset

@@ -6,13 +6,25 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy.optimize import linear_sum_assignment
 
 from ..types import FaceBox, FaceTrack
 
 __all__ = ["TrackingSettings", "box_iou", "build_tracks"]
 
 _INFEASIBLE = 1e6
+
+
+def _assign(cost: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Minimum-cost assignment of rows to columns. One track or one face (the usual case) is
+    the cheapest cell; otherwise SciPy's Hungarian solver, imported only then (it costs about
+    half a second to import, a large part of a one-video ``fakescope scan``)."""
+    if cost.shape[0] == 1 or cost.shape[1] == 1:
+        r, c = np.unravel_index(int(np.argmin(cost)), cost.shape)
+        return np.array([r]), np.array([c])
+    from scipy.optimize import linear_sum_assignment
+
+    rows, cols = linear_sum_assignment(cost)
+    return np.asarray(rows), np.asarray(cols)
 
 
 def box_iou(a: FaceBox, b: FaceBox) -> float:
@@ -103,7 +115,7 @@ def build_tracks(
                     for tr in active
                 ]
             )
-            rows, cols = linear_sum_assignment(cost)
+            rows, cols = _assign(cost)
             for r, c in zip(rows, cols):
                 if cost[r, c] < _INFEASIBLE:
                     active[r].frames.append(t)
