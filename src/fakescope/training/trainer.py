@@ -302,6 +302,10 @@ def train(config: TrainConfig, *, resume: bool = False, progress: bool = False) 
             )  # fmt: skip
     if writer is not None:
         writer.close()
+    if dist.enabled:  # every rank returns after rank 0 has written the log and checkpoints
+        import torch.distributed
+
+        torch.distributed.barrier()
     return best_dir
 
 
