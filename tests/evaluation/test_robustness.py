@@ -5,7 +5,7 @@ from fractions import Fraction
 import numpy as np
 import pytest
 
-from fakescope.errors import ConfigError, CorruptVideoError
+from fakescope.errors import ConfigError, MissingFileError, NotAVideoError
 from fakescope.evaluation.robustness import (
     DEFAULT_PERTURBATIONS,
     jpeg_crops,
@@ -98,9 +98,12 @@ def test_reencode_keeps_rotation_and_variable_frame_rate(tmp_path):
 def test_reencode_of_a_broken_file_is_a_clear_error(tmp_path):
     bad = tmp_path / "bad.mp4"
     bad.write_bytes(b"\x00" * 1000)
-    with pytest.raises(CorruptVideoError, match=r"bad\.mp4"):
+    with pytest.raises(NotAVideoError, match=r"bad\.mp4: not a video file"):
         reencode_video(bad, tmp_path / "out.mp4", 23)
+    with pytest.raises(MissingFileError, match=r"gone\.mp4"):
+        reencode_video(tmp_path / "gone.mp4", tmp_path / "out.mp4", 23)
     assert not (tmp_path / "out.mp4").exists()
+    assert not list(tmp_path.glob(".*tmp*"))
 
 
 def test_perturbed_copies_are_made_once_per_content(tmp_path):

@@ -24,12 +24,13 @@ import os
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from ..errors import ConfigError, CorruptVideoError
+from ..errors import ConfigError, CorruptVideoError, InputError
 
 __all__ = [
     "DEFAULT_PERTURBATIONS",
@@ -159,14 +160,14 @@ def reencode_video(
     downscaled to ``short_side`` when it is larger; written to a temp file, then renamed."""
     import av
 
+    from ..io.video import _open, _video_stream  # the reader's own one-line input errors
+
     dst = Path(dst)
     dst.parent.mkdir(parents=True, exist_ok=True)
     tmp = dst.with_name(f".{dst.name}.{os.getpid()}.tmp.mp4")
     try:
-        with av.open(os.fspath(src)) as inp, av.open(str(tmp), "w") as out:
-            if not inp.streams.video:
-                raise CorruptVideoError(src, "no video stream")
-            ist = inp.streams.video[0]
+        with _open(src) as inp, av.open(str(tmp), "w") as out:
+            ist = _video_stream(inp, os.fspath(src))
             ist.thread_type = "AUTO"
             w, h = ist.codec_context.width, ist.codec_context.height
             scale = short_side / min(w, h) if short_side and min(w, h) > short_side else 1.0
@@ -207,11 +208,14 @@ def reencode_video(
     return dst
 
 
-def perturbed_video(src: str, p: Perturbation, work: str | os.PathLike[str]) -> Path:
-    """The re-encoded copy of ``src`` for a video perturbation, made once per content."""
+def perturbed_video(
+    src: str, p: Perturbation, work: str | os.PathLike[str], fingerprint: str | None = None
+) -> Path:
+    """The re-encoded copy of ``src`` for a video perturbation, made once per content
+    (``fingerprint``: the file's ``file_fingerprint``, when the caller has it already)."""
     from ..cache import file_fingerprint
 
-    dst = Path(work) / p.slug / f"{file_fingerprint(src)}.mp4"
+    dst = Path(work) / p.slug / f"{fingerprint or file_fingerprint(src)}.mp4"
     if not dst.is_file():
         reencode_video(src, dst, p.crf, short_side=p.short_side, preset=p.preset)
     return dst
@@ -229,6 +233,7 @@ def make_robustness_job(
 
     A ``StagedJob``: the next video's re-encoding and face extraction overlap this video's
     network passes."""
+    from ..cache import file_fingerprint
     from ..engines import StagedJob
     from ..extraction import Extractor
     from ..inference import score_entry
@@ -243,11 +248,13 @@ def make_robustness_job(
     def extract(path: str) -> tuple[str, Any, dict[str, Any]]:
         clean = extractor(path) if any(p.kind == "crop" for p in perturbations) else None
         videos: dict[str, Any] = {}
+        fingerprint: str | None = None
         for p in perturbations:
             if p.kind == "video":
                 try:
-                    videos[p.name] = extractor(perturbed_video(path, p, work))
-                except (CorruptVideoError, OSError) as exc:
+                    fingerprint = fingerprint or file_fingerprint(path)  # read the file once
+                    videos[p.name] = extractor(perturbed_video(path, p, work, fingerprint))
+                except (InputError, OSError) as exc:
                     videos[p.name] = exc
         return path, clean, videos
 
@@ -266,8 +273,7 @@ def make_robustness_job(
         rows: dict[str, Any] = {}
         for p in perturbations:
             if p.kind == "crop":
-                q = p.quality
-                rows[p.name] = row(clean, lambda c, q=q: jpeg_crops(c, q))  # type: ignore[misc]
+                rows[p.name] = row(clean, partial(jpeg_crops, quality=p.quality))
             else:
                 rows[p.name] = row(videos[p.name])
         return {"path": path, "perturbed": rows}

@@ -23,18 +23,9 @@ if TYPE_CHECKING:
     from ..extraction import ExtractResult
 from .pipeline import VideoScores, aggregate, extract_settings_for, score_entry
 
-__all__ = ["SCHEMA_VERSION", "Extracted", "ScanResult", "Scanner", "scan"]
+__all__ = ["SCHEMA_VERSION", "ScanResult", "Scanner", "scan"]
 
 SCHEMA_VERSION = "1.0"
-
-
-@dataclass(frozen=True)
-class Extracted:
-    """Between the two scan stages: one video's extraction result and its time."""
-
-    path: str
-    result: ExtractResult
-    seconds: float
 
 
 @dataclass
@@ -127,17 +118,14 @@ class Scanner:
                          "device": self.device},
         }  # fmt: skip
 
-    def extract(self, path: str | os.PathLike[str]) -> Extracted:
+    def extract(self, path: str | os.PathLike[str]) -> ExtractResult:
         """Stage 1: sampled frames, faces and crops through the cache."""
-        started = time.perf_counter()
-        spath = os.fspath(path)
-        result = self.extractor(spath)
-        return Extracted(spath, result, round(time.perf_counter() - started, 3))
+        return self.extractor(os.fspath(path))
 
-    def finish(self, extracted_: Extracted) -> ScanResult:
+    def finish(self, extracted: ExtractResult) -> ScanResult:
         """Stage 2: score every face, aggregate, calibrate -> ``ScanResult``."""
         started = time.perf_counter()
-        spath, extracted, t_extract = extracted_.path, extracted_.result, extracted_.seconds
+        spath, t_extract = extracted.path, round(extracted.seconds, 3)
         card = self.card
         base = self._base()
         if extracted.status == "failed" or extracted.entry is None:
