@@ -74,6 +74,9 @@ def main() -> int:
     table = pd.concat([table, pd.DataFrame(meta)], axis=1)
     card = read_card(args.model)
     settings = extract_settings_for(card)
+    from fakescope.inference.pipeline import video_calibrator
+
+    calibration = video_calibrator(card)
     cache = str(run / "crops" / "cache")
     scored = score_videos(table["abs"].tolist(), args.model, settings, cache, LocalEngine(1))
     probs, crops_of = [], {}
@@ -83,7 +86,8 @@ def main() -> int:
             from fakescope.evaluation.protocol import _video_scores
 
             s = _video_scores(r)
-            probs.append(aggregate(s, card.temperature, "mean_of_max")["probability"])
+            agg = aggregate(s, card.temperature, card.aggregation, calibration=calibration)
+            probs.append(agg["probability"])
             crops_of[p] = [f for f, t in zip(s.files, s.track) if t == s.track.min()][:8]
         else:
             probs.append(np.nan)

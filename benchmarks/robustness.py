@@ -58,7 +58,7 @@ def main() -> int:
         "## Calibration on this test split",
         "",
         f"Video-level ECE {cal['video_level']['ece_uncalibrated']:.3f} at T = 1 and "
-        f"{cal['video_level']['ece_calibrated']:.3f} at the card's temperature {cal['temperature']:.3f}; "
+        f"{cal['video_level']['ece_calibrated']:.3f} with the card's calibration ({cal.get('method', 'temperature')}); "
         f"frame-level {cal['frame_level']['ece_uncalibrated']:.3f} -> {cal['frame_level']['ece_calibrated']:.3f}.",
         "",
         "## Cross-dataset",

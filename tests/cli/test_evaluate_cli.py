@@ -107,6 +107,8 @@ def test_calibrate_writes_a_copy_with_the_fitted_temperature(setup, capsys):
             str(setup / "m.parquet"),
             "--out",
             str(out),
+            "--level",
+            "frame",
             "--json",
         ]
     )
@@ -122,6 +124,38 @@ def test_calibrate_writes_a_copy_with_the_fitted_temperature(setup, capsys):
     original = load_detector(setup / "ckpt")
     x = np.random.default_rng(0).integers(0, 256, (2, 64, 64, 3), dtype=np.uint8)
     assert np.array_equal(original.logits(x), detector.logits(x))  # same weights, new temperature
+
+
+def test_calibrate_at_video_level_stores_the_map_and_threshold_and_evaluate_uses_them(
+    setup, capsys
+):
+    out = setup / "video-calibrated"
+    args = ["--model", str(setup / "ckpt"), "--manifest", str(setup / "m.parquet")]
+    assert main(["calibrate", *args, "--out", str(out), "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["level"] == "video" and result["units"] == 4
+    assert result["method"] in ("temperature", "platt", "beta", "isotonic")
+    detector = load_detector(out)
+    card = detector.card
+    assert card.calibration is not None and card.calibration["method"] == result["method"]
+    assert card.threshold == pytest.approx(result["threshold"]) and card.temperature == 1.0
+    # the evaluation's calibrated video probabilities are the map applied to the raw video logits
+    ev = setup / "video-eval"
+    assert main(["evaluate", "--model", str(out), "--manifest", str(setup / "m.parquet"),
+                 "--out", str(ev), "--bootstrap", "0", "-q"]) == 0  # fmt: skip
+    raw = setup / "raw-eval"
+    assert main(["evaluate", *args, "--out", str(raw), "--bootstrap", "0", "-q"]) == 0
+    from fakescope.inference import logit, sigmoid
+    from fakescope.inference.video_calibration import VideoCalibrator
+
+    got = pd.read_csv(ev / "predictions.csv").set_index("video_id")["probability"].dropna()
+    frames = pd.read_csv(raw / "frames.csv")  # one face a frame, probabilities at T = 0.5
+    frames["p1"] = sigmoid(0.5 * logit(frames["probability"].to_numpy()))
+    raw_video = frames.groupby("video_id")["p1"].mean()
+    cal = VideoCalibrator.from_dict(card.calibration)
+    expected = pd.Series(cal.predict_proba(logit(raw_video.to_numpy())), index=raw_video.index)
+    assert len(got) == 4  # the test split; its face-free clip has no probability
+    assert np.allclose(got.sort_index(), expected.sort_index(), atol=1e-6)
 
 
 def test_empty_split_is_a_usage_error(setup, capsys):

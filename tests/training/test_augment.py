@@ -145,3 +145,33 @@ def test_each_colour_factor_acts(image: np.ndarray, factor: str) -> None:
     out = augment_image(image, np.random.default_rng(rng_seed), config)
     base = augment_image(image, np.random.default_rng(rng_seed), still)  # HSV round trip only
     assert np.abs(out.astype(int) - base).mean() > 1.0
+
+
+def test_h264_intra_codes_each_frame_alone_with_stronger_loss_at_higher_crf():
+    from fakescope.training.augment import h264_intra
+    from tests.conftest import face_photo
+
+    face = face_photo()[100:199, 150:251]  # odd sizes: padded for 4:2:0, cropped back
+    clip = np.stack([face, face[::-1].copy()])
+    errors = {}
+    for crf in (18, 40):
+        out = h264_intra(clip, crf)
+        assert out.shape == clip.shape and out.dtype == np.uint8
+        errors[crf] = float(np.abs(out.astype(int) - clip).mean())
+        # intra only: a frame coded alone decodes to the same pixels as inside the clip
+        assert np.array_equal(h264_intra(clip[1:], crf)[0], out[1])
+    assert 0 < errors[18] < errors[40]
+
+
+def test_h264_augmentation_is_drawn_only_when_enabled():
+    rng = np.random.default_rng(3)
+    image = np.full((64, 64, 3), 128, np.uint8)
+    image[16:48, 16:48] = 30
+    assert np.array_equal(
+        augment_image(image, np.random.default_rng(1), AugmentConfig.none()), image
+    )
+    cfg = AugmentConfig(**{**AugmentConfig.none().to_dict(), "p_h264": 1.0, "h264_crf": [45, 45]})
+    out = augment_image(image, rng, cfg)
+    assert out.shape == image.shape and not np.array_equal(out, image)
+    with pytest.raises(ConfigError, match="h264_crf"):
+        AugmentConfig(h264_crf=(20, 60))

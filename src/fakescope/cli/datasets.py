@@ -1,4 +1,5 @@
-"""``fakescope datasets``: index benchmarks into a manifest, split it, describe it, audit it."""
+"""``fakescope datasets``: index benchmarks into a manifest, split it, describe it, audit it,
+augment it with re-encoded copies."""
 
 from __future__ import annotations
 
@@ -26,7 +27,23 @@ examples:
   fakescope datasets split ffpp.parquet --out ffpp_split.parquet --ratios 0.7,0.15,0.15 --seed 0
   fakescope datasets stats ffpp_split.parquet --out stats/
   fakescope datasets check ffpp.parquet --workers 2 --engine ray
+  fakescope datasets augment ffpp_split.parquet --out ffpp_aug.parquet --h264 23,32,40 --workers 2
   fakescope extract ffpp_split.parquet --out faces/          # a manifest is a valid input
+"""
+
+
+AUGMENT_EXAMPLES = """\
+examples:
+  fakescope datasets augment ffpp_split.parquet --out ffpp_aug.parquet
+      # train videos at CRF 23, 32, 40 (veryfast) into reencoded/ beside ffpp_aug.parquet
+  fakescope datasets augment ffpp_split.parquet --out aug.parquet --h264 28,36 --workers 4
+  fakescope datasets augment ffpp_split.parquet --out aug.parquet --splits train,val \
+      --store CACHE/perturbed --preset medium
+      # one store with the h264:CRF copies of 'fakescope evaluate --robustness' (same layout)
+  fakescope datasets stats aug.parquet          # counts per compression level, copies included
+
+Copies in the dataset root are stored relative to it, others by absolute path. Rerunning the
+same command re-encodes nothing; an interrupted run resumes where it stopped.
 """
 
 
@@ -105,6 +122,44 @@ def register(sub: Any) -> None:
     add_engine_args(ck)
     add_common(ck)
     ck.set_defaults(run=run_check)
+
+    ag = verbs.add_parser(
+        "augment",
+        help="add H.264 re-encoded copies (CRF 23-40) of the training videos",
+        description="Re-encode every video of the chosen splits with H.264 at each CRF and "
+        "write a new manifest: the original rows plus one row per copy (video_id ID#h264-CRF, "
+        "same label, identities and split, compression h264-CRF, derived_from ID). Every "
+        "identity and label then appears at several compression levels, so that a detector "
+        "cannot learn 'compressed = fake'. Copies are stored by content under --store; a rerun "
+        "re-encodes only what is missing. Videos that fail are listed and left out (exit 1).",
+        epilog=AUGMENT_EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    ag.add_argument("manifest", metavar="MANIFEST", help="a split manifest (parquet or CSV)")
+    ag.add_argument("--out", required=True, metavar="FILE", help="the augmented manifest to write")
+    ag.add_argument(
+        "--h264",
+        default="23,32,40",
+        metavar="CRFS",
+        help="comma-separated x264 CRFs, 0-51; higher is lossier (default 23,32,40)",
+    )
+    ag.add_argument(
+        "--splits", default="train", metavar="NAMES", help="splits to augment (default train)"
+    )
+    ag.add_argument(
+        "--store",
+        metavar="DIR",
+        help="where the copies live (default: reencoded/ beside --out)",
+    )
+    ag.add_argument(
+        "--preset", default="veryfast", help="x264 preset (default veryfast; slower is smaller)"
+    )
+    ag.add_argument(
+        "--root", metavar="DIR", help="dataset root, if the manifest moved without its data"
+    )
+    add_engine_args(ag)
+    add_common(ag)
+    ag.set_defaults(run=run_augment)
     p.set_defaults(run=lambda a: p.print_help() or 2)
 
 
@@ -241,3 +296,37 @@ def run_check(args: argparse.Namespace) -> int:
         if len(broken_rows) > 20:
             print(f"  ... and {len(broken_rows) - 20} more (see {out})", file=sys.stderr)
     return EXIT_ITEM_FAILED if len(broken) else EXIT_OK
+
+
+def run_augment(args: argparse.Namespace) -> int:
+    from ..datasets.augment import augment_manifest, parse_crfs, parse_splits
+
+    setup_logging(args.verbose - args.quiet)
+    crfs, splits = parse_crfs(args.h264), parse_splits(args.splits)
+    engine = _engine(args)
+    with progress(0, "augment", enabled=not _quiet(args)) as bar:  # the total is set on start
+        summary = augment_manifest(
+            args.manifest,
+            args.out,
+            crfs=crfs,
+            splits=splits,
+            store=args.store,
+            preset=args.preset,
+            engine=engine,
+            progress=bar,
+            root=args.root,
+        )
+    if args.json:
+        print_json(summary.to_dict())
+        return EXIT_ITEM_FAILED if summary.failed else EXIT_OK
+    if not args.quiet:
+        print(
+            f"{summary.copies} copies of {summary.sources} videos at CRF "
+            f"{','.join(map(str, summary.crfs))} ({summary.encoded} encoded, {summary.reused} "
+            f"reused from {summary.store}); {summary.rows} rows -> {summary.manifest}"
+        )
+    for row in summary.failed[:20]:
+        print(f"  failed: {row['error']}", file=sys.stderr)
+    if len(summary.failed) > 20:
+        print(f"  ... and {len(summary.failed) - 20} more (see --json)", file=sys.stderr)
+    return EXIT_ITEM_FAILED if summary.failed else EXIT_OK

@@ -17,6 +17,7 @@ from .common import (
     progress,
     setup_logging,
 )
+from .logo import add_logo_args, run_logo_cli
 
 EXAMPLES = """\
 examples:
@@ -24,8 +25,6 @@ examples:
   fakescope evaluate --model runs/mine/best --manifest split.parquet --split test --out eval/ --workers 2
   fakescope evaluate --model default --manifest split.parquet --out eval/ --robustness
   fakescope evaluate --model default --manifest split.parquet --out eval/ --robustness jpeg:50,h264:40
-  fakescope calibrate --model runs/mine/best --manifest split.parquet --split val --out runs/mine/calibrated
-  fakescope compare eval-ffpp/ eval-celebdf/ eval-sbi/ --out comparison/
 
 Videos are extracted through the crop cache with the checkpoint's own settings (detector,
 crop margin and size, frames per video), so a second evaluation is fast. The run folder gets
@@ -37,6 +36,26 @@ training benchmarks), summary.md, predictions.csv, frames.csv, roc/pr/reliabilit
 PNGs and failures.png (the most confident mistakes). --robustness adds the same video-level
 metrics after JPEG re-compression of the crops and H.264 re-encoding / downscaling of the
 videos (re-encoded copies are kept in CACHE/perturbed/, so a rerun resumes).
+"""
+
+CALIBRATE_EXAMPLES = """\
+examples:
+  fakescope calibrate --model runs/mine/best --manifest split.parquet --split val --out runs/mine/calibrated
+  fakescope calibrate --model default --dataset ffpp ~/FaceForensics++ --split val --out calibrated/
+  fakescope calibrate --model runs/mine/best --manifest split.parquet --out calibrated/ --method isotonic
+  fakescope calibrate --model runs/mine/best --manifest split.parquet --out calibrated/ --level frame --json
+
+The split is scored through the crop cache with the checkpoint's own settings. The output
+folder gets a copy of the checkpoint whose card carries the fitted calibration (by default a
+video-level map chosen by cross-validated NLL, with the threshold that maximises Youden's J;
+with --level frame, a temperature on frame logits) and the ECE before and after.
+"""
+
+COMPARE_EXAMPLES = """\
+examples:
+  fakescope compare eval-ffpp/ eval-celebdf/ eval-dfdc/
+  fakescope compare eval-ffpp/ eval-celebdf/ eval-sbi/ --out comparison/
+  fakescope compare runs/*/eval --out comparison/ --json
 """
 
 
@@ -87,6 +106,7 @@ def register(sub: Any) -> None:
         "h264:CRF[:PRESET], resize:SHORT[:CRF]; writes robustness.{json,md,png}",
     )
     _shared(ev)
+    add_logo_args(ev)
     ev.set_defaults(run=run_evaluate)
 
     ca = sub.add_parser(
@@ -94,10 +114,24 @@ def register(sub: Any) -> None:
         help="fit temperature scaling on a split; write a calibrated copy of the checkpoint",
         description="Fit the temperature that makes the detector's frame probabilities "
         "calibrated on a (validation) split and write a copy of the checkpoint with it.",
-        epilog=EXAMPLES,
+        epilog=CALIBRATE_EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     ca.add_argument("--split", default="val", help="split to fit on (default val)")
+    ca.add_argument(
+        "--level",
+        default="video",
+        choices=["video", "frame"],
+        help="video (default): a map of the video score chosen by cross-validation on the "
+        "split's videos, and the threshold maximising Youden's J; frame: temperature scaling "
+        "of frame logits (v1)",
+    )
+    ca.add_argument(
+        "--method",
+        default="auto",
+        choices=["auto", "temperature", "platt", "beta", "isotonic"],
+        help="video-level map (default auto: the lowest cross-validated NLL)",
+    )
     ca.add_argument(
         "--out", required=True, metavar="DIR", help="folder for the calibrated checkpoint"
     )
@@ -110,8 +144,7 @@ def register(sub: Any) -> None:
         description="Read the metrics.json of several 'fakescope evaluate' runs: one row per run "
         "(video AUC with its interval, AP, EER, ECE, frame AUC) and the cross-dataset matrix "
         "(model and training benchmarks -> test benchmarks, with the gap to in-domain AUC).",
-        epilog="examples:\n  fakescope compare eval-ffpp/ eval-celebdf/ eval-dfdc/\n"
-        "  fakescope compare runs/*/eval --out comparison/ --json",
+        epilog=COMPARE_EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     co.add_argument("runs", nargs="+", metavar="RUN", help="evaluation folders (or metrics.json)")
@@ -196,6 +229,8 @@ def _score(args: argparse.Namespace, out: Path) -> _Scored:
 def run_evaluate(args: argparse.Namespace) -> int:
     from ..evaluation.protocol import evaluate_table
 
+    if args.protocol == "logo":
+        return run_logo_cli(args)
     out = Path(args.out)
     specs = None
     if args.robustness:
@@ -251,20 +286,81 @@ def _robustness(
 def run_calibrate(args: argparse.Namespace) -> int:
     import shutil
 
-    import numpy as np
-
     from .._atomic import atomic_write_json
-    from ..evaluation.metrics import expected_calibration_error
-    from ..evaluation.protocol import frame_logits
-    from ..inference import TemperatureScaler, sigmoid
     from ..models.checkpoint import _resolve
 
     out = Path(args.out)
     run = _score(args, out)
-    table, card, paths, scored = run.table, run.card, run.paths, run.scored
+    card = run.card
+    fit = _fit_video(args, run) if args.level == "video" else _fit_frame(run)
+    src = _resolve(args.model)
+    out.mkdir(parents=True, exist_ok=True)
+    shutil.copy2(src / "model.safetensors", out / "model.safetensors")
+    if (src / "model.onnx").is_file():
+        shutil.copy2(src / "model.onnx", out / "model.onnx")
+    card.temperature = float(fit.get("temperature", 1.0))
+    card.calibration = fit.get("calibration")
+    if "threshold" in fit:
+        card.threshold = fit["threshold"]
+    fitted = {k: v for k, v in fit.items() if k != "calibration"}
+    card.metrics = {**card.metrics, "calibration": {"split": args.split, **fitted}}
+    atomic_write_json(out / "card.json", card.to_dict(), indent=2)
+    result = {"checkpoint": str(out), "split": args.split, **fit}
+    if args.json:
+        print_json(result)
+    elif not args.quiet:
+        what = fit.get("method", "temperature")
+        print(
+            f"{what} calibration fitted on {fit['units']} {args.level}s of split '{args.split}': "
+            f"ECE {fit['ece_before']:.3f} -> {fit['ece_after']:.3f}"
+            + (f"; threshold {card.threshold:.3f}" if "threshold" in fit else "")
+            + f"; checkpoint: {out}"
+        )
+    return EXIT_OK
+
+
+def _fit_video(args: argparse.Namespace, run: _Scored) -> dict[str, Any]:
+    """A video-level map chosen by cross-validation on the split's videos, and the threshold
+    that maximises Youden's J on them."""
+    import numpy as np
+
+    from ..evaluation.metrics import expected_calibration_error
+    from ..evaluation.protocol import video_logit
+    from ..inference import sigmoid
+    from ..inference.video_calibration import VideoCalibrator, choose_threshold
+
+    z, y = [], []
+    for (_, row), path in zip(run.table.iterrows(), run.paths):
+        r = run.scored.get(path, {})
+        if r.get("scores"):
+            z.append(video_logit(r, run.card.aggregation))
+            y.append(int(row["label"]))
+    if len(set(y)) < 2:
+        raise UsageError(f"split '{args.split}' needs scored real and fake videos to calibrate on")
+    zz, yy = np.asarray(z), np.asarray(y)
+    methods = None if args.method == "auto" else (args.method,)
+    cal = (VideoCalibrator(methods=methods) if methods else VideoCalibrator()).fit(zz, yy)
+    probs = cal.predict_proba(zz)
+    return {
+        "level": "video", "units": len(zz), "method": cal.method_,
+        "cv_nll": getattr(cal, "cv_nll_", None), "calibration": cal.to_dict(),
+        "ece_before": expected_calibration_error(yy, sigmoid(zz)),
+        "ece_after": expected_calibration_error(yy, probs),
+        "threshold": choose_threshold(probs, yy), "temperature": 1.0,
+    }  # fmt: skip
+
+
+def _fit_frame(run: _Scored) -> dict[str, Any]:
+    """Frame-level temperature scaling (the v1 calibration)."""
+    import numpy as np
+
+    from ..evaluation.metrics import expected_calibration_error
+    from ..evaluation.protocol import frame_logits
+    from ..inference import TemperatureScaler, sigmoid
+
     logits, labels = [], []
-    for (_, row), path in zip(table.iterrows(), paths):
-        r = scored.get(path, {})
+    for (_, row), path in zip(run.table.iterrows(), run.paths):
+        r = run.scored.get(path, {})
         if r.get("scores"):
             z, _frames = frame_logits(r)
             logits.append(z)
@@ -273,29 +369,9 @@ def run_calibrate(args: argparse.Namespace) -> int:
         raise UsageError("no scored frames to calibrate on")
     z, y = np.concatenate(logits), np.concatenate(labels)
     scaler = TemperatureScaler().fit(z, y)
-    before = expected_calibration_error(y, sigmoid(z / float(card.temperature)))
-    after = expected_calibration_error(y, scaler.predict_proba(z))
-    src = _resolve(args.model)
-    out.mkdir(parents=True, exist_ok=True)
-    shutil.copy2(src / "model.safetensors", out / "model.safetensors")
-    if (src / "model.onnx").is_file():
-        shutil.copy2(src / "model.onnx", out / "model.onnx")
-    card.temperature = float(scaler.temperature_)
-    card.metrics = {**card.metrics, "calibration": {
-        "split": args.split, "frames": len(z), "temperature": card.temperature,
-        "ece_before": before, "ece_after": after}}  # fmt: skip
-    atomic_write_json(out / "card.json", card.to_dict(), indent=2)
-    result = {
-        "checkpoint": str(out),
-        "temperature": card.temperature,
-        "frames": len(z),
-        "ece_before": before,
-        "ece_after": after,
-    }
-    if args.json:
-        print_json(result)
-    elif not args.quiet:
-        print(
-            f"temperature {card.temperature:.3f} fitted on {len(z)} frames: ECE {before:.3f} -> {after:.3f}; checkpoint: {out}"
-        )
-    return EXIT_OK
+    return {
+        "level": "frame", "units": len(z), "frames": len(z),
+        "temperature": float(scaler.temperature_),
+        "ece_before": expected_calibration_error(y, sigmoid(z / float(run.card.temperature))),
+        "ece_after": expected_calibration_error(y, scaler.predict_proba(z)),
+    }  # fmt: skip

@@ -23,6 +23,7 @@ __all__ = [
     "robustness_markdown",
     "robustness_table",
     "score_videos",
+    "video_logit",
     "video_predictions",
 ]
 
@@ -106,6 +107,17 @@ def _video_scores(row: dict[str, Any]) -> Any:
     )  # fmt: skip
 
 
+def video_logit(row: dict[str, Any], aggregation: str = "mean_of_max") -> float:
+    """A scored video's score before calibration: the logit of its aggregated probability at
+    T = 1 (what a video-level calibration map is fitted on); NaN without a face."""
+    from ..inference import AGGREGATIONS, aggregate
+    from ..inference.calibration import logit
+
+    how = aggregation if aggregation in AGGREGATIONS else "mean_of_max"
+    p = aggregate(_video_scores(row), 1.0, how)["probability"]
+    return float("nan") if p is None else float(logit(p))
+
+
 def frame_logits(row: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
     """(per-frame max logit over faces, frame positions) of a scored video."""
     s = _video_scores(row)
@@ -136,15 +148,17 @@ def video_predictions(
     """(one row per video, one row per scored frame): calibrated with ``temperature`` (default:
     the card's) and aggregated with the card's rule; unscored videos have no probability."""
     from ..inference import AGGREGATIONS, aggregate
+    from ..inference.pipeline import video_calibrator
 
     t = float(card.temperature if temperature is None else temperature)
+    calibration = video_calibrator(card) if temperature is None else None
     how = card.aggregation if card.aggregation in AGGREGATIONS else "mean_of_max"
     preds, frames_rows = [], []
     for (_, row), path in zip(table.iterrows(), paths):
         r = scored.get(path, {"status": "failed", "error": "not scored"})
         prob = None
         if r.get("scores"):
-            agg = aggregate(_video_scores(r), t, how)
+            agg = aggregate(_video_scores(r), t, how, calibration=calibration)
             prob = agg["probability"]
             for fr in agg["frames"]:
                 frames_rows.append(
@@ -240,7 +254,11 @@ def _calibration(
     from .metrics import brier_score, expected_calibration_error
 
     raw_pred, raw_frames = video_predictions(table, scored, paths, card, temperature=1.0)
-    out: dict[str, Any] = {"temperature": float(card.temperature)}
+    method = (card.calibration or {}).get("method")
+    out: dict[str, Any] = {
+        "temperature": float(card.temperature),
+        "method": f"video-level {method}" if method else f"temperature {card.temperature:.3f}",
+    }
     for level, calibrated, raw in (
         ("video_level", pred, raw_pred),
         ("frame_level", frames, raw_frames),
@@ -256,7 +274,8 @@ def _calibration(
     fitted = (card.metrics or {}).get("calibration")
     if fitted:
         out["fitted_on"] = {
-            k: fitted.get(k) for k in ("split", "frames", "ece_before", "ece_after")
+            k: fitted.get(k)
+            for k in ("split", "level", "units", "frames", "method", "ece_before", "ece_after")
         }
     return out
 
@@ -536,7 +555,7 @@ def _calibration_markdown(cal: dict[str, Any] | None) -> list[str]:
         return []
     lines = [
         "",
-        f"## Calibration (temperature {cal['temperature']:.3f})",
+        "## Calibration (" + (cal.get("method") or f"temperature {cal['temperature']:.3f}") + ")",
         "",
         "| level | ECE uncalibrated (T = 1) | ECE calibrated | Brier uncalibrated | Brier calibrated |",
         "|---|---|---|---|---|",
@@ -549,8 +568,10 @@ def _calibration_markdown(cal: dict[str, Any] | None) -> list[str]:
         )
     fitted = cal.get("fitted_on")
     if fitted:
-        lines += ["", f"The temperature was fitted on split '{fitted.get('split')}' ({fitted.get('frames')} frames): "
-                      f"frame ECE there {_fmt(fitted.get('ece_before'))} -> {_fmt(fitted.get('ece_after'))}."]  # fmt: skip
+        level = fitted.get("level") or "frame"
+        units = fitted.get("units") or fitted.get("frames")
+        lines += ["", f"The calibration was fitted on split '{fitted.get('split')}' ({units} {level}s): "
+                      f"{level} ECE there {_fmt(fitted.get('ece_before'))} -> {_fmt(fitted.get('ece_after'))}."]  # fmt: skip
     return [*lines, ""]
 
 

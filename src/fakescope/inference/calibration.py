@@ -4,6 +4,10 @@ A detector emits one logit per sample, the log-odds of "fake". Temperature scali
 the logits by one scalar ``T > 0`` fitted by minimising the negative log-likelihood on held-out
 data: ``p = sigmoid(logit / T)``. ``T > 1`` softens over-confident models. Dividing by a
 positive constant never changes the ranking, so AUC, AP and EER are unchanged.
+
+This is frame-level calibration. Video probabilities calibrated on whole videos (temperature,
+Platt, beta or isotonic, chosen by cross-validation) and the decision threshold live in
+:mod:`fakescope.inference.video_calibration`.
 """
 
 from __future__ import annotations

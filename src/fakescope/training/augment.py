@@ -1,6 +1,7 @@
 """Mild, forensics-suited augmentations for uint8 RGB face crops and clips (numpy + OpenCV).
 
-Order: horizontal flip, colour jitter, downscale-upscale, Gaussian blur, Gaussian noise, JPEG
+Order: horizontal flip, colour jitter, downscale-upscale, Gaussian blur, Gaussian noise, H.264
+intra-frame re-compression (libx264 at a random CRF, the codec of most real-world video), JPEG
 re-compression, random erasing; each fires with its own probability. A clip (T×H×W×3) gets
 one draw applied to every frame: the same flip, colour lookup table, scale, blur, noise field,
 JPEG quality and erased rectangle (with the same fill), so identical frames stay identical.
@@ -17,10 +18,27 @@ import numpy as np
 
 from ..errors import ConfigError
 
-__all__ = ["AugmentConfig", "augment_clip", "augment_image"]
+__all__ = ["AugmentConfig", "augment_clip", "augment_image", "h264_intra"]
 
-_PROBABILITIES = ("p_flip", "p_color", "p_blur", "p_noise", "p_jpeg", "p_downscale", "p_erase")
-_RANGES = ("blur_sigma", "noise_std", "jpeg_quality", "downscale", "erase_area", "erase_aspect")
+_PROBABILITIES = (
+    "p_flip",
+    "p_color",
+    "p_blur",
+    "p_noise",
+    "p_jpeg",
+    "p_downscale",
+    "p_erase",
+    "p_h264",
+)
+_RANGES = (
+    "blur_sigma",
+    "noise_std",
+    "jpeg_quality",
+    "downscale",
+    "erase_area",
+    "erase_aspect",
+    "h264_crf",
+)
 _DOWN_INTERPOLATIONS = (cv2.INTER_AREA, cv2.INTER_LINEAR, cv2.INTER_CUBIC)
 
 
@@ -54,6 +72,8 @@ class AugmentConfig:
     erase_area: tuple[float, float] = (0.02, 0.15)
     erase_aspect: tuple[float, float] = (0.3, 3.3)
     p_erase_noise: float = 0.5
+    p_h264: float = 0.0  # H.264 intra-frame coding at a CRF drawn from h264_crf
+    h264_crf: tuple[float, float] = (23.0, 40.0)
 
     def __post_init__(self) -> None:
         for name in _RANGES:  # accept lists (YAML/JSON) and store tuples
@@ -87,6 +107,8 @@ class AugmentConfig:
             raise ConfigError(f"augment.erase_area must be within (0, 1], got {self.erase_area}")
         if self.erase_aspect[0] <= 0:
             raise ConfigError(f"augment.erase_aspect must be positive, got {self.erase_aspect}")
+        if not 0 <= self.h264_crf[0] <= self.h264_crf[1] <= 51:
+            raise ConfigError(f"augment.h264_crf must be within 0..51, got {self.h264_crf}")
         if self.blur_sigma[0] <= 0 or self.noise_std[0] < 0:
             raise ConfigError("augment.blur_sigma must be positive and noise_std non-negative")
 
@@ -101,6 +123,7 @@ class AugmentConfig:
             p_jpeg=0.0,
             p_downscale=0.0,
             p_erase=0.0,
+            p_h264=0.0,
         )
 
     @property
@@ -138,6 +161,8 @@ def _draw(rng: np.random.Generator, h: int, w: int, config: AugmentConfig) -> di
     if rng.random() < config.p_noise:
         std = float(rng.uniform(*config.noise_std))
         p["noise"] = rng.standard_normal((h, w, 3), dtype=np.float32) * np.float32(std)
+    if config.p_h264 > 0 and rng.random() < config.p_h264:  # no draw when off: v1 streams kept
+        p["h264"] = round(rng.uniform(*config.h264_crf))
     if rng.random() < config.p_jpeg:
         p["jpeg"] = int(rng.integers(config.jpeg_quality[0], config.jpeg_quality[1] + 1))
     if rng.random() < config.p_erase:
@@ -185,6 +210,36 @@ def _jpeg(frame: np.ndarray, quality: int) -> np.ndarray:
     return decoded[:, :, ::-1]
 
 
+def h264_intra(clip: np.ndarray, crf: int, preset: str = "veryfast") -> np.ndarray:
+    """Every frame of a T×H×W×3 uint8 RGB clip coded alone as an H.264 frame (libx264 at
+    ``crf``, yuv420p, in memory) and decoded back. Each frame is its own stream, so a real crop
+    and its pseudo-fake augmented as one clip never predict from, or share rate control with,
+    each other."""
+    return np.stack([_h264_frame(f, crf, preset) for f in clip])
+
+
+def _h264_frame(frame: np.ndarray, crf: int, preset: str) -> np.ndarray:
+    import io
+
+    import av
+
+    h, w = frame.shape[:2]
+    padded = np.pad(frame, ((0, h % 2), (0, w % 2), (0, 0)), mode="edge")  # 4:2:0: even sizes
+    buf = io.BytesIO()
+    with av.open(buf, "w", format="h264") as out:
+        stream = out.add_stream("libx264", rate=25, options={"crf": str(crf), "preset": preset})
+        stream.width, stream.height, stream.pix_fmt = padded.shape[1], padded.shape[0], "yuv420p"
+        stream.thread_count = 1
+        out.mux(stream.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(padded), "rgb24")))
+        out.mux(stream.encode())
+    buf.seek(0)
+    with av.open(buf, "r", format="h264") as inp:
+        decoded = [f.to_ndarray(format="rgb24") for f in inp.decode(video=0)]
+    if len(decoded) != 1:
+        raise RuntimeError(f"H.264 round trip returned {len(decoded)} frames for one")
+    return np.asarray(decoded[0][:h, :w])
+
+
 def _apply(clip: np.ndarray, p: dict[str, Any]) -> np.ndarray:
     """Apply one draw to every frame of a T×H×W×3 clip; returns a new array."""
     h, w = clip.shape[1:3]
@@ -208,6 +263,8 @@ def _apply(clip: np.ndarray, p: dict[str, Any]) -> np.ndarray:
     if "noise" in p:
         noisy = out.astype(np.float32) + p["noise"]
         out = np.clip(np.rint(noisy), 0, 255).astype(np.uint8)
+    if "h264" in p:
+        out = h264_intra(out, p["h264"])
     if "jpeg" in p:
         out = np.stack([_jpeg(f, p["jpeg"]) for f in out])
     if "erase" in p:
