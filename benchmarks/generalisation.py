@@ -114,7 +114,7 @@ def main() -> int:
     if unknown:
         sys.exit(f"unknown candidate(s): {', '.join(unknown)}")
 
-    from fakescope.evaluation.logo import run_logo
+    from fakescope.evaluation.logo_run import run_logo
     from fakescope.training.config import load_train_config
 
     run = ROOT / args.run

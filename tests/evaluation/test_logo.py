@@ -10,12 +10,12 @@ from fakescope.errors import ConfigError
 from fakescope.evaluation.logo import (
     Fold,
     FoldResult,
-    _summarise,
     generator_names,
     logo_folds,
     logo_markdown,
     paired_check,
     source_pairs,
+    summarise_folds,
     training_view,
 )
 
@@ -112,7 +112,7 @@ def test_summary_means_folds_and_reports_skips_and_pairs():
                     "metadata": np.array([0.5, 0.5, np.nan])},
                    same_dataset=np.array([True, False, True])),
     ]  # fmt: skip
-    out = _summarise(folds, results, [("fa1", "r1"), ("fb1", "r2")], n_boot=0)
+    out = summarise_folds(folds, results, [("fa1", "r1"), ("fb1", "r2")], n_boot=0)
     assert out["per_generator"]["A"]["detector"]["auc"] == 1.0
     assert out["per_generator"]["B"]["detector"]["auc"] == 0.5
     assert out["mean"]["detector"]["auc"] == pytest.approx(0.75)
@@ -148,6 +148,6 @@ def test_auc_and_pairs_rank_the_raw_scores_not_a_flat_calibration():
         FoldResult("A", ["r1", "fa1"], np.array([0, 1]), {"detector": flat},
                    raw=np.array([-1.0, 2.0]))
     ]  # fmt: skip
-    out = _summarise(folds, results, [("fa1", "r1")], n_boot=0)
+    out = summarise_folds(folds, results, [("fa1", "r1")], n_boot=0)
     assert out["per_generator"]["A"]["detector"]["auc"] == 1.0
     assert out["paired"]["fake_above_source"] == 1.0 and out["paired"]["ties"] == 0

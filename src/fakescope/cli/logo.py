@@ -47,7 +47,7 @@ def add_logo_args(p: argparse.ArgumentParser) -> None:
 def run_logo_cli(args: argparse.Namespace) -> int:
     from ..engines import create_engine
     from ..errors import ConfigError
-    from ..evaluation.logo import run_logo
+    from ..evaluation.logo_run import run_logo
     from ..training.config import load_train_config
 
     setup_logging(args.verbose - args.quiet + (0 if (args.json or args.quiet) else 1))
