@@ -223,6 +223,7 @@ class FoldResult:
     note: str | None = None
     same_dataset: np.ndarray | None = None  # the fakes and the reals of the fakes' dataset(s)
     raw: np.ndarray | None = None  # the detector's video logits before calibration (ranking)
+    reused: bool = False  # the fold's model existed (an earlier run, or a fold with its data)
 
 
 def summarise_folds(
@@ -238,7 +239,7 @@ def summarise_folds(
         entry: dict[str, Any] = {
             "videos": len(y), "fake": int(y.sum()), "real": int(len(y) - y.sum()),
             "threshold": r.threshold, "calibration": r.calibration,
-            "train_seconds": r.train_seconds,
+            "train_seconds": r.train_seconds, "reused_model": r.reused,
         }  # fmt: skip
         if r.note:
             entry["note"] = r.note

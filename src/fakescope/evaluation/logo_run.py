@@ -32,23 +32,29 @@ log = logging.getLogger(__name__)
 
 def _train_fold(
     config: Any, fold_manifest_path: Path, run_dir: Path, fold: Fold
-) -> tuple[Path, float | None]:
-    """Train the recipe on one fold (resumed when this fold's model already exists)."""
+) -> tuple[Path, bool]:
+    """Train the recipe on one fold; (best checkpoint, whether an existing one was reused)."""
     import copy
-    import time
 
     from ..training.trainer import train
 
     best = run_dir / fold.key / "best"
     if (best / "card.json").is_file():
-        return best, None
+        return best, True
     cfg = copy.deepcopy(config)
     cfg.data.manifest = str(fold_manifest_path)
     cfg.data.train_split, cfg.data.val_split = "train", "val"
     cfg.out, cfg.name = str(run_dir), fold.key
-    started = time.perf_counter()
-    best = train(cfg)
-    return best, time.perf_counter() - started
+    return train(cfg), False
+
+
+def _training_seconds(best: Path) -> float | None:
+    """Seconds the training epochs took, from the run's log.csv (also for a reused model)."""
+    log_csv = best.parent / "log.csv"
+    if not log_csv.is_file():
+        return None
+    table = pd.read_csv(log_csv)
+    return float(table["seconds"].sum()) if "seconds" in table else None
 
 
 def run_logo(
@@ -101,10 +107,11 @@ def run_logo(
         seen = training_view(fold, labels, config.data.sbi)
         say(f"[{i}/{len(folds)}] {fold.generator}: training on {len(seen.train)} videos")
         fm = fold_manifest(manifest, seen, out / "folds" / f"{_slug(fold.generator)}.parquet")
-        if seen.key in shared_models:
-            best, seconds = shared_models[seen.key], None
+        if seen.key in shared_models:  # trained (and timed) for an earlier fold
+            best, reused, seconds = shared_models[seen.key], True, None
         else:
-            best, seconds = _train_fold(config, fm, out / "models", seen)
+            best, reused = _train_fold(config, fm, out / "models", seen)
+            seconds = _training_seconds(best)
             shared_models[seen.key] = best
         card = read_card(str(best))
         settings = extract_settings_for(card)
@@ -130,7 +137,7 @@ def run_logo(
                 fold.generator, list(fold.test), np.array([labels[v] for v in fold.test]),
                 {"detector": probs}, float(threshold), calibrator.to_dict(), seconds,
                 None if good.all() else f"{int((~good).sum())} test video(s) without a face",
-                same, test_z,
+                same, test_z, reused,
             )
         )  # fmt: skip
     if baselines:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import logging
 import os
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -270,7 +271,10 @@ def train(config: TrainConfig, *, resume: bool = False, progress: bool = False) 
             from tqdm import tqdm
 
             iterator = tqdm(
-                train_loader, desc=f"epoch {epoch + 1}/{config.train.epochs}", leave=False
+                train_loader,
+                desc=f"epoch {epoch + 1}/{config.train.epochs}",
+                leave=False,
+                disable=not sys.stderr.isatty(),  # a bar only on a terminal, never in logs
             )
         for x, y, _ in iterator:
             if o.schedule == "warmup_cosine":
