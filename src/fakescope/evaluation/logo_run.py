@@ -141,7 +141,7 @@ def run_logo(
             )
         )  # fmt: skip
     if baselines:
-        _add_baselines(results, folds, table, paths, labels, out, cache, engine, say)
+        _add_baselines(results, folds, table, paths, labels, out, cache, say)
     summary = summarise_folds(folds, results, source_pairs(table), n_boot)
     result = {
         "name": name or "recipe",
@@ -207,7 +207,7 @@ def _metadata(paths: dict[str, str], out: Path) -> pd.DataFrame:
 
 
 def _probe_features(
-    paths: dict[str, str], out: Path, cache: str, engine: Any, frames: int = 8
+    paths: dict[str, str], out: Path, cache: str, frames: int = 8
 ) -> dict[str, np.ndarray]:
     """Frozen ImageNet EfficientNet-Lite0 features (mean over up to ``frames`` face crops of
     the first track) per video; kept in OUT/probe_features.npz."""
@@ -250,7 +250,6 @@ def _add_baselines(
     labels: dict[str, int],
     out: Path,
     cache: str,
-    engine: Any,
     say: Callable[[str], None],
 ) -> None:
     from sklearn.linear_model import LogisticRegression
@@ -259,7 +258,7 @@ def _add_baselines(
 
     say("shortcut baselines: probing metadata and computing frozen ImageNet features")
     meta = _metadata(paths, out)
-    feats = _probe_features(paths, out, cache, engine)
+    feats = _probe_features(paths, out, cache)
     meta_x = {v: row for v, row in zip(meta.index, metadata_features(meta))}
     by_gen = {f.generator: f for f in folds}
     for r in results:
