@@ -29,14 +29,22 @@ def tiny(name: str) -> dict:
     return over
 
 
-@pytest.mark.parametrize("name", list_models())
-def test_every_registered_model_builds_and_runs(name):
+FRAME_MODELS = [n for n in list_models() if get_config(n).kind == "frame"]
+
+
+@pytest.mark.parametrize("name", FRAME_MODELS)
+def test_every_registered_frame_model_builds_and_runs(name):
+    """Clip models: tests/models/test_clip_models.py."""
     model = create_model(name, **tiny(name)).eval()
     s = model.config.input_size
     with torch.no_grad():
         y = model(torch.randn(2, 3, s, s))
     assert y.shape == (2,) and torch.isfinite(y).all()
     assert len(model.block_groups()) >= 3
+    with torch.no_grad():
+        x = torch.randn(2, 3, s, s)
+        assert torch.allclose(model.forward_features(model.encode(x)), model(x), atol=1e-6)
+    assert list(model.parts()) == ["backbone", "head"]
 
 
 def test_registry_errors():
@@ -65,6 +73,47 @@ def test_partial_freezing_and_param_groups():
     assert all(g["weight_decay"] == 0 for g in pg if all(p.ndim <= 1 for p in g["params"]))
     n = sum(p.numel() for g in pg for p in g["params"])
     assert n == sum(p.numel() for p in model.parameters())
+
+
+def test_frame_parts_mlp_head_and_freeze_parts():
+    torch.manual_seed(0)
+    model = create_model("efficientnet_lite0", pretrained="none", input_size=64, head="mlp",
+                         head_hidden=16, drop_rate=0.4)  # fmt: skip
+    assert [type(m).__name__ for m in model.head] == [
+        "Dropout", "Linear", "GELU", "Dropout", "Linear"
+    ]  # fmt: skip
+    assert (model.head[0].p, model.head[3].p, model.head[1].out_features) == (0.4, 0.2, 16)
+    model.freeze_parts(["head"])
+    model(torch.randn(2, 3, 64, 64)).sum().backward()
+    assert all(p.grad is None for p in model.head.parameters())
+    assert all(p.grad is not None for p in model.backbone.parameters())
+    model.unfreeze()
+    assert all(p.requires_grad for p in model.parameters())
+    with pytest.raises(ConfigError, match="choose from backbone, head"):
+        model.freeze_parts(["temporal"])
+
+
+def test_simple_cnn_freezes_by_block():
+    model = create_model("simple_cnn")
+    groups = model.block_groups()
+    assert len(groups) == 4 and all(
+        n.startswith(f"blocks.{i}.") for i, g in enumerate(groups) for n in g
+    )
+    model.freeze_parts(["backbone:3"])
+    trainable = {n for n, p in model.backbone.named_parameters() if p.requires_grad}
+    assert trainable == set(groups[3])
+    with pytest.raises(ModelError, match="no published weights"):
+        create_model("simple_cnn", pretrained="imagenet")
+
+
+def test_simple_cnn_local_weights(tmp_path):
+    from safetensors.torch import save_file
+
+    src = create_model("simple_cnn")
+    save_file(dict(src.backbone.state_dict()), str(tmp_path / "cnn.safetensors"))
+    model = create_model("simple_cnn", pretrained=str(tmp_path / "cnn.safetensors"))
+    assert model.weights_source == "file cnn.safetensors"
+    assert torch.equal(model.backbone.blocks[2][0].weight, src.backbone.blocks[2][0].weight)
 
 
 @pytest.mark.skipif(

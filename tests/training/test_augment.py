@@ -175,3 +175,37 @@ def test_h264_augmentation_is_drawn_only_when_enabled():
     assert out.shape == image.shape and not np.array_equal(out, image)
     with pytest.raises(ConfigError, match="h264_crf"):
         AugmentConfig(h264_crf=(20, 60))
+
+
+def test_grayscale_gives_torchvision_luma_in_every_channel(image: np.ndarray) -> None:
+    config = replace(AugmentConfig.none(), p_gray=1.0)
+    assert not config.disabled and AugmentConfig().p_gray == 0.0
+    out = augment_image(image, np.random.default_rng(0), config)
+    assert np.array_equal(out[..., 0], out[..., 1]) and np.array_equal(out[..., 1], out[..., 2])
+    luma = image.astype(np.float64) @ np.array([0.299, 0.587, 0.114])
+    assert np.abs(out[..., 0].astype(np.float64) - luma).max() <= 1.0
+    # one draw per clip: every frame of a clip is grey, or none is
+    clip = np.stack([image, image[::-1].copy(), np.roll(image, 9, axis=1)])
+    half = replace(AugmentConfig.none(), p_gray=0.5)
+    grey_counts = set()
+    for seed in range(12):
+        res = augment_clip(clip, np.random.default_rng(seed), half)
+        grey = [bool(np.array_equal(f[..., 0], f[..., 2])) for f in res]
+        assert len(set(grey)) == 1, seed
+        grey_counts.add(grey[0])
+    assert grey_counts == {True, False}
+    with pytest.raises(ConfigError, match="p_gray"):
+        AugmentConfig(p_gray=1.5)
+
+
+def test_grayscale_comes_after_the_colour_jitter(image: np.ndarray) -> None:
+    # seed 000's torchvision order: flip, ColorJitter, RandomGrayscale
+    seed000 = replace(
+        AugmentConfig.none(), p_flip=1.0, p_color=1.0, brightness=0.2, contrast=0.2,
+        saturation=0.1, hue=0.05, p_gray=1.0,
+    )  # fmt: skip
+    coloured = augment_image(image, np.random.default_rng(4), replace(seed000, p_gray=0.0))
+    grey = augment_image(image, np.random.default_rng(4), seed000)
+    expected = coloured.astype(np.float64) @ np.array([0.299, 0.587, 0.114])
+    assert np.abs(grey[..., 1].astype(np.float64) - expected).max() <= 1.0
+    assert not np.array_equal(coloured[..., 0], coloured[..., 2])

@@ -125,7 +125,7 @@ def test_training_is_reproducible_and_resumes(prepared, monkeypatch):
     # a run that dies during its second epoch, then resumes from last.pt
     import fakescope.training.trainer as trainer
 
-    real_validate = trainer._validate
+    real_validate = trainer._evaluate
     calls = []
 
     def dying(*args, **kwargs):
@@ -134,9 +134,9 @@ def test_training_is_reproducible_and_resumes(prepared, monkeypatch):
             raise KeyboardInterrupt("killed")
         return real_validate(*args, **kwargs)
 
-    monkeypatch.setattr(trainer, "_validate", dying)
+    monkeypatch.setattr(trainer, "_evaluate", dying)
     assert len(run("c", expect=130)) == 1  # interrupted: one epoch logged
-    monkeypatch.setattr(trainer, "_validate", real_validate)
+    monkeypatch.setattr(trainer, "_evaluate", real_validate)
     c = run("c", resume=True)
     assert [r["epoch"] for r in c] == ["1", "2"]
     assert [r["train_loss"] for r in c] == [r["train_loss"] for r in a]

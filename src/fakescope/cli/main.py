@@ -21,6 +21,7 @@ Verbs:
   evaluate  every metric of a detector on a manifest split, with intervals and plots
   calibrate fit temperature scaling on a split, write a calibrated checkpoint
   compare   evaluation runs side by side: ablation table, cross-dataset matrix
+  study     an ablation study as one command: recipes x data x seeds -> table, figures
 
 Run 'fakescope VERB --help' for the options and examples of each verb.
 """
@@ -34,13 +35,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"fakescope {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="VERB")
-    from . import datasets, evaluate, extract, scan, train
+    from . import datasets, evaluate, extract, scan, study, train
 
     scan.register(sub)
     extract.register(sub)
     datasets.register(sub)
     train.register(sub)
     evaluate.register(sub)
+    study.register(sub)
     return parser
 
 

@@ -58,6 +58,12 @@ class VideoScores:
     timestamp: np.ndarray  # seconds
     logit: np.ndarray  # raw model logits
     files: list[str] = field(default_factory=list)  # crop PNG of each face
+    # clip models: one dict per scored clip (track, first/last position in the track, first/
+    # last video frame index, start/end seconds, raw logit, padded, real frames); a face's
+    # logit is then the mean of the clips that cover it
+    clips: list[dict[str, Any]] = field(default_factory=list)
+    inconsistency: np.ndarray | None = None  # per face (identity-consistency head), or None
+    reason: str | None = None  # why nothing was scored (no track long enough for a clip model)
 
     def __len__(self) -> int:
         return len(self.logit)
@@ -77,6 +83,8 @@ def score_entry(
     """Run ``detector`` on every cached crop of the entry's tracks (first ``max_tracks`` if > 0);
     ``transform`` changes each track's (T, H, W, 3) crops first (robustness tests)."""
     tracks = entry.tracks[:max_tracks] if max_tracks else entry.tracks
+    if getattr(detector, "family", "frame") == "clip":
+        return _score_clips(entry, tracks, detector, transform)
     cols: dict[str, list[Any]] = {
         "track": [],
         "frame": [],
@@ -106,6 +114,74 @@ def score_entry(
     )  # fmt: skip
 
 
+def _score_clips(
+    entry: CacheEntry,
+    tracks: list[dict[str, Any]],
+    detector: Any,
+    transform: Callable[[np.ndarray], np.ndarray] | None,
+) -> VideoScores:
+    """Clip models: each track cut into windows of T sampled crops (``stride`` apart, the last
+    window ending on the last crop; a shorter track padded with its last crop and flagged),
+    scored in batches; each face gets the mean logit of the clips that cover it."""
+    from ..training.data import track_windows
+
+    config = detector.config
+    t_clip, stride = int(config.frames_per_clip), int(config.stride)
+    cols: dict[str, list[Any]] = {k: [] for k in ("track", "frame", "index", "timestamp", "files")}
+    logits: list[np.ndarray] = []
+    curves: list[np.ndarray | None] = []
+    clips: list[dict[str, Any]] = []
+    shortest = config.min_track_frames
+    for t in tracks:
+        if len(t["frames"]) < shortest:
+            continue
+        images = entry.load_crops(t["track_id"])
+        if transform is not None:
+            images = transform(images)
+        n = len(images)
+        windows = track_windows(n, t_clip, stride)
+        out = detector.clip_outputs(np.stack([images[w] for w, _ in windows]))
+        sums, counts = np.zeros(n), np.zeros(n)
+        curve_sum = np.zeros(n)
+        for k, (w, padded) in enumerate(windows):
+            real = sorted(set(w))
+            sums[real] += out["logit"][k]
+            counts[real] += 1
+            if out["inconsistency"] is not None:
+                curve_sum[real] += out["inconsistency"][k][: len(real)]
+            first, last = real[0], real[-1]
+            clips.append(
+                {"track": int(t["track_id"]), "first": first, "last": last,
+                 "first_index": int(t["frame_indices"][first]), "last_index": int(t["frame_indices"][last]),
+                 "start": float(t["timestamps"][first]), "end": float(t["timestamps"][last]),
+                 "logit": float(out["logit"][k]), "padded": bool(padded), "frames": len(real)}
+            )  # fmt: skip
+        logits.append(sums / np.maximum(counts, 1))
+        curves.append(
+            curve_sum / np.maximum(counts, 1) if out["inconsistency"] is not None else None
+        )
+        cols["track"] += [t["track_id"]] * n
+        cols["frame"] += list(t["frames"])
+        cols["index"] += list(t["frame_indices"])
+        cols["timestamp"] += list(t["timestamps"])
+        cols["files"] += [str(p) for p in entry.crop_paths(t["track_id"])]
+    have_curves = bool(curves) and all(c is not None for c in curves)
+    reason = None
+    if not logits:
+        reason = (
+            f"no face track of at least {shortest} sampled frames (the clip model takes "
+            f"{t_clip}-frame clips; shorter tracks are padded with their last frame)"
+        )
+    return VideoScores(
+        np.asarray(cols["track"], np.int64), np.asarray(cols["frame"], np.int64),
+        np.asarray(cols["index"], np.int64), np.asarray(cols["timestamp"], np.float64),
+        np.concatenate(logits).astype(np.float64) if logits else np.zeros(0),
+        cols["files"], clips,
+        np.concatenate([c for c in curves if c is not None]) if have_curves else None,
+        reason,
+    )  # fmt: skip
+
+
 def video_calibrator(card: Any) -> Any:
     """The card's video-level calibration map (``VideoCalibrator``), or None."""
     if not getattr(card, "calibration", None):
@@ -125,7 +201,8 @@ def aggregate(
     """Video probability, per-track probabilities and the per-frame timeline.
 
     Returns ``{"probability", "tracks": {id: prob}, "frames": [{"frame", "index", "timestamp",
-    "faces": {track: prob}, "max"}]}``; ``probability`` is None when there is no face.
+    "faces": {track: prob}, "max"}], "clips": [clip dict + "probability"]}``; ``probability``
+    is None when there is no face; ``clips`` is empty for frame models.
     With a video-level ``calibration`` map (``VideoCalibrator``), the rule runs on the raw
     probabilities (T = 1) and every figure is then mapped through it (``temperature`` unused).
     """
@@ -135,7 +212,11 @@ def aggregate(
         raise ConfigError(
             f"aggregation: unknown rule '{how}'; choose from {', '.join(AGGREGATIONS)}"
         )
-    out = _aggregate(scores, 1.0 if calibration is not None else temperature, how, k)
+    t = 1.0 if calibration is not None else temperature
+    out = _aggregate(scores, t, how, k)
+    out["clips"] = [
+        {**c, "probability": float(sigmoid(c["logit"] / float(t)))} for c in scores.clips
+    ]
     if calibration is None or out["probability"] is None:
         return out
     from .calibration import logit
@@ -143,6 +224,8 @@ def aggregate(
     def cal(values: list[float]) -> list[float]:
         return [float(v) for v in calibration.predict_proba(logit(np.asarray(values, float)))]
 
+    for c, p in zip(out["clips"], cal([c["probability"] for c in out["clips"]])):
+        c["probability"] = p
     out["probability"] = cal([out["probability"]])[0]
     out["tracks"] = dict(zip(out["tracks"], cal(list(out["tracks"].values()))))
     for fr in out["frames"]:

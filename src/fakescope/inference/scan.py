@@ -47,6 +47,7 @@ class ScanResult:
     reason: str | None = None
     tracks: list[dict[str, Any]] = field(default_factory=list)
     timeline: list[dict[str, Any]] = field(default_factory=list)
+    clips: list[dict[str, Any]] = field(default_factory=list)  # clip models: one per scored clip
     video: dict[str, Any] = field(default_factory=dict)
     model: dict[str, Any] = field(default_factory=dict)
     settings: dict[str, Any] = field(default_factory=dict)
@@ -120,11 +121,20 @@ class Scanner:
             "threshold": float(card.threshold),
             "model": {"name": card.name, "network": card.model.get("name"), "temperature": card.temperature,
                       "calibration": (card.calibration or {}).get("method", "temperature"),
-                      "version": card.version, "created": card.created},
+                      "version": card.version, "created": card.created,
+                      **self._shape()},
             "settings": {"sampling": self.settings.sampling, "detector": self.settings.detector,
                          "crop": self.settings.crop.to_dict(), "aggregation": self.aggregation,
                          "device": self.device},
         }  # fmt: skip
+
+    def _shape(self) -> dict[str, Any]:
+        """The detector's family and, for clip models, its clip length and stride."""
+        config = getattr(self.detector, "config", None)
+        if config is None or config.kind != "clip":
+            return {"family": "frame"}
+        return {"family": "clip", "frames_per_clip": int(config.frames_per_clip),
+                "stride": int(config.stride), "padding": config.padding}  # fmt: skip
 
     def extract(self, path: str | os.PathLike[str]) -> ExtractResult:
         """Stage 1: sampled frames, faces and crops through the cache."""
@@ -155,6 +165,11 @@ class Scanner:
             scores = score_entry(extracted.entry, self.detector)
         except (FakescopeError, OSError) as exc:
             return ScanResult(spath, "failed", error=f"{spath}: {exc}", video=video, **base)
+        if not len(scores):  # a clip model and no track long enough
+            return ScanResult(
+                spath, "no_face", reason=scores.reason or "no face found", video=video,
+                warnings=list(extracted.warnings), timing={"extract_s": t_extract, "total_s": t_extract}, **base,
+            )  # fmt: skip
         agg = aggregate(scores, card.temperature, self.aggregation, calibration=self.calibration)
         t_score = round(time.perf_counter() - started, 3)
         prob = agg["probability"]
@@ -163,12 +178,23 @@ class Scanner:
             tid = t["track_id"]
             if tid not in agg["tracks"]:
                 continue
-            tracks.append(
-                {"track_id": tid, "probability": agg["tracks"][tid], "frames": len(t["frames"]),
-                 "start": t["timestamps"][0], "end": t["timestamps"][-1],
-                 "boxes": [{"frame_index": i, "time": ts, "box": b, "probability": _face_prob(scores, agg, tid, i)}
-                           for i, ts, b in zip(t["frame_indices"], t["timestamps"], t["boxes"])]}
-            )  # fmt: skip
+            track = {"track_id": tid, "probability": agg["tracks"][tid], "frames": len(t["frames"]),
+                     "start": t["timestamps"][0], "end": t["timestamps"][-1],
+                     "boxes": [{"frame_index": i, "time": ts, "box": b, "probability": _face_prob(scores, agg, tid, i)}
+                               for i, ts, b in zip(t["frame_indices"], t["timestamps"], t["boxes"])]}  # fmt: skip
+            if scores.inconsistency is not None:
+                mine = scores.track == tid
+                track["inconsistency"] = [
+                    {"time": float(ts), "frame_index": int(i), "value": float(v)}
+                    for ts, i, v in zip(scores.timestamp[mine], scores.index[mine], scores.inconsistency[mine])
+                ]  # fmt: skip
+            tracks.append(track)
+        clips = [
+            {"track_id": c["track"], "start": c["start"], "end": c["end"], "first_index": c["first_index"],
+             "last_index": c["last_index"], "probability": c["probability"], "padded": c["padded"],
+             "frames": c["frames"]}
+            for c in agg["clips"]
+        ]  # fmt: skip
         timeline = [
             {
                 "time": f["timestamp"],
@@ -180,7 +206,7 @@ class Scanner:
         ]
         return ScanResult(
             spath, "ok", probability=prob, verdict="fake" if prob >= card.threshold else "real",
-            tracks=tracks, timeline=timeline, video=video, warnings=list(extracted.warnings),
+            tracks=tracks, timeline=timeline, clips=clips, video=video, warnings=list(extracted.warnings),
             timing={"extract_s": t_extract, "score_s": t_score,
                     "total_s": round(t_extract + t_score, 3), "cached": extracted.cached},
             faces=scores, **base,

@@ -97,24 +97,54 @@ def save_checkpoint(
     return folder
 
 
+class _ClipOutputs:
+    """A clip network as (logits, per-frame inconsistency) for export (the second output only
+    when the model has an identity-consistency head)."""
+
+    @staticmethod
+    def wrap(model: Any) -> Any:
+        import torch
+
+        class Wrapped(torch.nn.Module):
+            def __init__(self, inner: Any) -> None:
+                super().__init__()
+                self.inner = inner
+
+            def forward(self, x: Any) -> Any:
+                out = self.inner.details(x)
+                return out["logit"], out["inconsistency"]
+
+        return Wrapped(model)
+
+
 def export_onnx(model: Any, out: str | os.PathLike[str]) -> Path:
-    """Export the network (any batch size) to ONNX, for ONNX Runtime on CPUs."""
+    """Export the network (any batch size) to ONNX, for ONNX Runtime on CPUs. Frame models
+    take ``crops`` (B, 3, S, S); clip models ``clips`` (B, T, 3, S, S) and also answer the
+    per-frame ``inconsistency`` when they have an identity-consistency head."""
     import copy
     import io
 
     import torch
 
-    size = model.config.input_size
+    config = model.config
+    size = config.input_size
     cpu_model = copy.deepcopy(model).float().cpu().eval()  # leave the caller's model untouched
+    if config.kind == "clip":
+        example = torch.zeros(1, config.frames_per_clip, 3, size, size)
+        names = ["logits", "inconsistency"] if config.identity_head else ["logits"]
+        net = _ClipOutputs.wrap(cpu_model) if config.identity_head else cpu_model
+        inputs = "clips"
+    else:
+        example, names, net, inputs = torch.zeros(1, 3, size, size), ["logits"], cpu_model, "crops"
     buf = io.BytesIO()
     with torch.no_grad():
         torch.onnx.export(
-            cpu_model,
-            (torch.zeros(1, 3, size, size),),
+            net,
+            (example,),
             buf,  # type: ignore[arg-type]
-            input_names=["crops"],
-            output_names=["logits"],
-            dynamic_axes={"crops": {0: "batch"}, "logits": {0: "batch"}},
+            input_names=[inputs],
+            output_names=names,
+            dynamic_axes={inputs: {0: "batch"}, **{n: {0: "batch"} for n in names}},
             opset_version=17,
             dynamo=False,
         )
@@ -175,6 +205,7 @@ def load_checkpoint(
     model = create_model(config, pretrained="none", freeze_blocks=0)
     try:
         state = load_file(str(folder / "model.safetensors"), device="cpu")
+        _check_family(folder, config, state)
         model.load_state_dict(state, strict=True)
     except (RuntimeError, OSError) as exc:
         raise ModelError(
@@ -182,6 +213,18 @@ def load_checkpoint(
         ) from None
     model.eval().to(device)
     return model, card
+
+
+def _check_family(folder: Path, config: ModelConfig, state: dict[str, Any]) -> None:
+    """One line when the weights are of the other family (a frame model's weights under a clip
+    card, or the reverse)."""
+    weights_family = "clip" if any(k.startswith("temporal.") for k in state) else "frame"
+    if weights_family != config.kind:
+        raise ModelError(
+            f"{folder}: the card describes a {config.kind} model ({config.name}) but the weights "
+            f"are a {weights_family} model's; a {config.kind} detector needs a {config.kind} "
+            "checkpoint"
+        )
 
 
 class Detector:
@@ -255,7 +298,13 @@ class Detector:
         return torch.from_numpy(self.preprocess_array(crops)).to(self.device)
 
     def logits(self, crops: np.ndarray, batch_size: int = 32) -> np.ndarray:
-        """Raw (uncalibrated) logits of "fake" for each crop."""
+        """Raw (uncalibrated) logits of "fake" for each crop (frame models; a clip model's
+        crops go through ``clip_outputs``)."""
+        if self.family == "clip":
+            raise ModelError(
+                f"{self.card.name} is a clip model ({self.config.frames_per_clip} frames): "
+                "score tracks with fakescope.inference.score_entry or clip_outputs"
+            )
         out = []
         if self._session is not None:  # ONNX Runtime: no PyTorch import at all
             for i in range(0, len(crops), batch_size):
@@ -271,6 +320,43 @@ class Detector:
                     x = x.half()
                 out.append(self.model(x).float().cpu().numpy())
         return np.concatenate(out) if out else np.zeros(0, np.float32)
+
+    @property
+    def family(self) -> str:
+        return str(self.config.kind)
+
+    def clip_outputs(self, clips: np.ndarray, batch_size: int = 4) -> dict[str, Any]:
+        """Clip models: (N, T, H, W, 3) uint8 crops -> ``logit`` (N,) raw logits of "fake" and
+        ``inconsistency`` (N, T) per-frame identity inconsistency, or None."""
+        if self.family != "clip":
+            raise ModelError(
+                f"{self.card.name} is a frame model: it scores single crops, not clips"
+            )
+        n, t = clips.shape[:2]
+        logits, curves = [], []
+        for i in range(0, n, batch_size):
+            chunk = clips[i : i + batch_size]
+            x = self.preprocess_array(chunk.reshape(-1, *chunk.shape[2:]))
+            x = x.reshape(len(chunk), t, *x.shape[1:])
+            if self._session is not None:
+                outs = self._session.run(None, {"clips": x})
+                logits.append(np.asarray(outs[0], np.float32))
+                curves.append(np.asarray(outs[1], np.float32) if len(outs) > 1 else None)
+                continue
+            import torch
+
+            with torch.inference_mode():
+                xt = torch.from_numpy(x).to(self.device)
+                if self.backend == "torch-fp16":
+                    xt = xt.half()
+                out = self.model.details(xt)
+            logits.append(out["logit"].float().cpu().numpy())
+            inc = out.get("inconsistency")
+            curves.append(None if inc is None else inc.float().cpu().numpy())
+        logit = np.concatenate(logits) if logits else np.zeros(0, np.float32)
+        have = [c for c in curves if c is not None]
+        curve = np.concatenate(have) if have and len(have) == len(curves) else None
+        return {"logit": logit, "inconsistency": curve}
 
     def torch_logits(self, crops: np.ndarray) -> np.ndarray:
         """Logits from the PyTorch network whatever the backend (for parity checks)."""

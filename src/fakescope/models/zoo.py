@@ -1,8 +1,16 @@
-"""The registered detectors: one timm backbone + a binary head on one face crop."""
+"""The registered detectors.
+
+Frame family: one backbone + a binary head on one face crop. Clip family: a per-frame backbone,
+a projection, a module over time and a head on T crops of one face track. Every entry defaults
+to ``pretrained="none"`` except where the weights ship in a pip package (usable offline);
+training recipes choose ``imagenet`` or ``hub``.
+"""
 
 from __future__ import annotations
 
-from .registry import ModelConfig, register_model
+from dataclasses import replace
+
+from .registry import IMAGENET_MEAN, IMAGENET_STD, ModelConfig, register_model
 
 HALF = (0.5, 0.5, 0.5)
 
@@ -74,7 +82,11 @@ def mobilenetv2() -> ModelConfig:
 
 @register_model
 def vit_b16() -> ModelConfig:
-    return ModelConfig("vit_b16", backbone="vit_base_patch16_224", input_size=224, drop_rate=0.1)
+    # timm's default weights (augreg2_in21k_ft_in1k) expect inputs scaled to [-1, 1]
+    return ModelConfig(
+        "vit_b16", backbone="vit_base_patch16_224", input_size=224, mean=HALF, std=HALF,
+        drop_rate=0.1,
+    )  # fmt: skip
 
 
 @register_model
@@ -83,3 +95,111 @@ def dinov2_vitb14() -> ModelConfig:
         "dinov2_vitb14", backbone="vit_base_patch14_dinov2.lvd142m", input_size=224, drop_rate=0.1,
         backbone_kwargs={"img_size": 224},
     )  # fmt: skip
+
+
+# ── seed 002 (Celeb-DF notebook) ─────────────────────────────────────────────
+# Seed 002 reports parameter counts with a two-way output (422,530; 11,603,650; 5,619,966);
+# these entries have the same layers and one logit, 129 parameters fewer (tested). Its text
+# gives channel widths and "512 -> 256" per-frame features; the hidden layers below are the
+# ones its counts imply. 16 frames per video, 224 px, ImageNet mean/std; Dropout 0.5.
+
+
+@register_model
+def simple_cnn() -> ModelConfig:
+    # Model 1: four Conv-BN-ReLU-MaxPool blocks (32, 64, 128, 256) -> global average pool ->
+    # 256 -> 128 -> 1; a frame model (the seed averages its per-frame predictions per video)
+    return ModelConfig(
+        "simple_cnn", backbone="fakescope_simple_cnn", input_size=224, drop_rate=0.5,
+        head="mlp", head_hidden=128,
+    )  # fmt: skip
+
+
+@register_model
+def resnet18_tavg() -> ModelConfig:
+    # Model 2: ResNet-18 (512) -> per frame 512 -> 512 -> 256 (ReLU) -> mean over frames ->
+    # 256 -> 128 -> 1
+    return ModelConfig(
+        "resnet18_tavg", kind="clip", backbone="resnet18", input_size=224, drop_rate=0.5,
+        frames_per_clip=16, temporal="mean", proj_dim=256,
+        temporal_kwargs={"proj_hidden": 512, "proj_norm": "none", "proj_act": "relu"},
+        head="mlp", head_hidden=128,
+    )  # fmt: skip
+
+
+@register_model
+def effnet_b0_bilstm() -> ModelConfig:
+    # Model 3: EfficientNet-B0 (1280) -> per frame 1280 -> 512 -> 256 (LayerNorm, ReLU) ->
+    # BiLSTM 2 layers x 128 -> last step (256) -> 256 -> 128 -> 1
+    return ModelConfig(
+        "effnet_b0_bilstm", kind="clip", backbone="efficientnet_b0", input_size=224,
+        drop_rate=0.5, frames_per_clip=16, temporal="lstm", proj_dim=256,
+        temporal_kwargs={
+            "hidden": 128, "layers": 2, "bidirectional": True, "dropout": 0.0,
+            "readout": "last", "proj_hidden": 512, "proj_norm": "layer", "proj_act": "relu",
+        },
+        head="mlp", head_hidden=128,
+    )  # fmt: skip
+
+
+# ── seed 000 (STF-Mamba ablation) ────────────────────────────────────────────
+
+
+def _bigru(name: str, backbone: str, mean: tuple[float, float, float],
+           std: tuple[float, float, float], pretrained: str) -> ModelConfig:  # fmt: skip
+    """Exp3: per-frame features -> Linear 512 + LayerNorm + GELU -> BiGRU 2 x 512 (dropout
+    0.3, orthogonal weight_hh, zero biases) -> last step (1024) -> Dropout 0.3 -> 256 -> GELU
+    -> Dropout 0.15 -> 1. 8 frames, 224 px."""
+    return ModelConfig(
+        name, kind="clip", backbone=backbone, input_size=224, mean=mean, std=std,
+        pretrained=pretrained, drop_rate=0.3, frames_per_clip=8, temporal="gru",
+        temporal_kwargs={"hidden": 512, "layers": 2, "bidirectional": True, "dropout": 0.3,
+                         "readout": "last"},
+        proj_dim=512, head="mlp", head_hidden=256,
+    )  # fmt: skip
+
+
+@register_model
+def effnet_b0_bigru() -> ModelConfig:
+    # seed 000 Exp3 (EfficientNet-B0 + BiGRU), ImageNet mean/std
+    return _bigru("effnet_b0_bigru", "efficientnet_b0", IMAGENET_MEAN, IMAGENET_STD, "none")
+
+
+@register_model
+def effnet_lite0_bigru() -> ModelConfig:
+    # a CPU stand-in, not the seed's model: Exp3 with EfficientNet-Lite0, whose ImageNet
+    # weights ship in a pip package (offline); inputs scaled to [-1, 1]
+    return _bigru("effnet_lite0_bigru", "tf_efficientnet_lite0", HALF, HALF, "imagenet")
+
+
+def _stf_mamba(name: str, backbone: str, **over: object) -> ModelConfig:
+    """Seed 000 §7: per-frame embedding -> Linear 512 -> 2 bidirectional selective SSM blocks
+    (Hydra mixer, pre-LayerNorm residual) -> identity-consistency statistics appended to the
+    mean-pooled embedding -> Dropout 0.3 -> 256 -> GELU -> Dropout 0.15 -> 1. 32 frames."""
+    base = ModelConfig(
+        name, kind="clip", backbone=backbone, input_size=224, drop_rate=0.3,
+        frames_per_clip=32, temporal="ssm", proj_dim=512,
+        temporal_kwargs={"layers": 2, "d_state": 64, "expand": 2, "headdim": 64, "d_conv": 7,
+                         "chunk": 16, "proj_norm": "none", "proj_act": "none"},
+        identity_head=True, head="mlp", head_hidden=256,
+    )  # fmt: skip
+    return replace(base, **over)  # type: ignore[arg-type]
+
+
+@register_model
+def stf_mamba() -> ModelConfig:
+    # DINOv2-ViT-B/14 (LVD-142M; pretrained="hub") at 224 px, CLS token (768); freeze_blocks 11
+    # = timm's stem group + blocks 0-9 (the seed's "frozen blocks 0-9"; the final norm stays
+    # trainable, the seed froze it with everything outside blocks 10-11)
+    return _stf_mamba(
+        "stf_mamba", "vit_base_patch14_dinov2.lvd142m", backbone_kwargs={"img_size": 224},
+        freeze_blocks=11,
+    )  # fmt: skip
+
+
+@register_model
+def stf_mamba_lite0() -> ModelConfig:
+    # a CPU stand-in, not the seed's model: STF-Mamba's temporal part and head on an
+    # EfficientNet-Lite0 frame encoder (1280 -> 512; ImageNet weights offline, [-1, 1] inputs)
+    return _stf_mamba(
+        "stf_mamba_lite0", "tf_efficientnet_lite0", mean=HALF, std=HALF, pretrained="imagenet"
+    )

@@ -1,6 +1,7 @@
 """Mild, forensics-suited augmentations for uint8 RGB face crops and clips (numpy + OpenCV).
 
-Order: horizontal flip, colour jitter, downscale-upscale, Gaussian blur, Gaussian noise, H.264
+Order: horizontal flip, colour jitter, grayscale (as torchvision's ``RandomGrayscale`` after
+``ColorJitter``, seed 000), downscale-upscale, Gaussian blur, Gaussian noise, H.264
 intra-frame re-compression (libx264 at a random CRF, the codec of most real-world video), JPEG
 re-compression, random erasing; each fires with its own probability. A clip (T×H×W×3) gets
 one draw applied to every frame: the same flip, colour lookup table, scale, blur, noise field,
@@ -23,6 +24,7 @@ __all__ = ["AugmentConfig", "augment_clip", "augment_image", "h264_intra"]
 _PROBABILITIES = (
     "p_flip",
     "p_color",
+    "p_gray",
     "p_blur",
     "p_noise",
     "p_jpeg",
@@ -47,7 +49,8 @@ class AugmentConfig:
     """Probabilities and ranges; the defaults are mild, for deepfake-detector training.
 
     Colour jitter factors are drawn from ``1 ± brightness`` (gain), ``1 ± contrast`` (about the
-    clip's mean luminance), ``1 ± saturation`` and a hue shift of ``± hue`` of the hue circle.
+    clip's mean luminance), ``1 ± saturation`` and a hue shift of ``± hue`` of the hue circle;
+    ``p_gray`` then turns the image grey (off by default, so existing recipes draw as before).
     ``noise_std`` is in 0..255 levels; ``downscale`` is the scale factor of the intermediate
     image; ``erase_area`` is the erased fraction of the image and ``erase_aspect`` its
     height/width ratio (log-uniform); the rectangle is filled with uniform noise with
@@ -60,6 +63,7 @@ class AugmentConfig:
     contrast: float = 0.1
     saturation: float = 0.1
     hue: float = 0.02
+    p_gray: float = 0.0  # grayscale (ITU-R 601 luma in all three channels); seed 000: 0.05
     p_blur: float = 0.1
     blur_sigma: tuple[float, float] = (0.5, 1.5)
     p_noise: float = 0.1
@@ -124,6 +128,7 @@ class AugmentConfig:
             p_downscale=0.0,
             p_erase=0.0,
             p_h264=0.0,
+            p_gray=0.0,
         )
 
     @property
@@ -152,6 +157,8 @@ def _draw(rng: np.random.Generator, h: int, w: int, config: AugmentConfig) -> di
             config.saturation,
         ]
         p["color"] = (1.0 + b, 1.0 + c, 1.0 + s, float(rng.uniform(-config.hue, config.hue)) * 180)
+    if config.p_gray > 0 and rng.random() < config.p_gray:  # no draw when off: streams kept
+        p["gray"] = True
     if rng.random() < config.p_downscale:
         factor = float(rng.uniform(*config.downscale))
         interp = _DOWN_INTERPOLATIONS[int(rng.integers(len(_DOWN_INTERPOLATIONS)))]
@@ -200,6 +207,12 @@ def _color(clip: np.ndarray, gain: float, contrast: float, sat: float, hue: floa
     return out
 
 
+def _gray(frame: np.ndarray) -> np.ndarray:
+    """RGB -> its luma (0.299 R + 0.587 G + 0.114 B, as torchvision) in all three channels."""
+    luma = cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY)
+    return np.repeat(luma[:, :, None], 3, axis=2)
+
+
 def _jpeg(frame: np.ndarray, quality: int) -> np.ndarray:
     ok, buf = cv2.imencode(".jpg", frame[:, :, ::-1], [cv2.IMWRITE_JPEG_QUALITY, quality])
     if not ok:
@@ -246,6 +259,8 @@ def _apply(clip: np.ndarray, p: dict[str, Any]) -> np.ndarray:
     out = np.ascontiguousarray(clip[:, :, ::-1]) if p.get("flip") else clip
     if "color" in p:
         out = _color(out, *p["color"])
+    if p.get("gray"):
+        out = np.stack([_gray(f) for f in out])
     if "downscale" in p:
         sw, sh, interp = p["downscale"]
         out = np.stack(

@@ -12,7 +12,14 @@ import yaml
 
 from ..errors import ConfigError
 
-__all__ = ["DataConfig", "OptimConfig", "TrainConfig", "TrainLoopConfig", "load_train_config"]
+__all__ = [
+    "DataConfig",
+    "OptimConfig",
+    "PhaseConfig",
+    "TrainConfig",
+    "TrainLoopConfig",
+    "load_train_config",
+]
 
 
 @dataclass
@@ -25,6 +32,7 @@ class DataConfig:
     val_split: str = "val"
     sbi: str = "off"  # off | only (real videos + self-blended fakes) | mix (labelled fakes too)
     max_videos: int = 0  # cap per split (0 = all), for quick runs
+    clips_per_video: int = 4  # clip models: windows of T consecutive crops per video (even spread)
 
 
 @dataclass
@@ -55,6 +63,28 @@ class TrainLoopConfig:
     num_workers: int = 0
     device: str = "auto"
     channels_last: bool = True  # NHWC batches: ~1.4x faster convolutions on these CPUs
+    early_stopping: bool = True  # False: every epoch runs (seed presets), best still kept
+    select: str = "val_auc"  # the checkpoint kept: best val_auc | val_acc | val_loss
+    cache_features: bool = False  # frozen-backbone phases train on cached per-crop features
+
+
+@dataclass
+class PhaseConfig:
+    """One stage of a staged recipe (``phases:`` in the YAML): its own optimiser and schedule.
+
+    ``freeze`` names model parts (``backbone``, ``head``; clip models also ``proj``,
+    ``temporal``; ``backbone:N`` = the first N backbone block groups). Unset values (None)
+    take the run's ``optim`` values.
+    """
+
+    name: str = "phase"
+    epochs: int = 1
+    freeze: list[str] = field(default_factory=list)
+    lr: float | None = None
+    backbone_lr: float | None = None
+    warmup_epochs: float | None = None
+    schedule: str | None = None
+    weight_decay: float | None = None
 
 
 @dataclass
@@ -67,6 +97,25 @@ class TrainConfig:
     train: TrainLoopConfig = field(default_factory=TrainLoopConfig)
     augment: dict[str, Any] = field(default_factory=dict)  # AugmentConfig fields
     sbi_config: dict[str, Any] = field(default_factory=dict)  # SBIConfig fields
+    phases: list[dict[str, Any]] = field(default_factory=list)  # PhaseConfig fields, in order
+
+    def phase_list(self) -> list[PhaseConfig]:
+        """The recipe's phases; without ``phases:``, one phase of ``train.epochs`` (with the
+        backbone frozen for the first ``train.freeze_backbone_epochs`` as before)."""
+        if not self.phases:
+            k = min(self.train.freeze_backbone_epochs, self.train.epochs)
+            out = [PhaseConfig("frozen", k, ["backbone"])] if k else []
+            # one optimiser and schedule across both: the legacy recipe
+            return (
+                [*out, PhaseConfig("train", self.train.epochs - k)]
+                if k < self.train.epochs
+                else out
+            )
+        return [_phase(i, p) for i, p in enumerate(self.phases)]
+
+    @property
+    def total_epochs(self) -> int:
+        return sum(p.epochs for p in self.phase_list())
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -140,6 +189,34 @@ def load_train_config(path: str | None, overrides: list[str] | None = None) -> T
     return config
 
 
+def _phase(i: int, data: Any) -> PhaseConfig:
+    if not isinstance(data, dict):
+        raise ConfigError(f"config: phases[{i}] must be a mapping")
+    known = {f.name for f in dataclasses.fields(PhaseConfig)}
+    bad = sorted(set(data) - known)
+    if bad:
+        raise ConfigError(
+            f"config: phases[{i}]: unknown key(s) {', '.join(bad)}; known: {', '.join(sorted(known))}"
+        )
+    values = dict(data)
+    for key in ("lr", "backbone_lr", "warmup_epochs", "weight_decay"):
+        v = values.get(key)
+        if isinstance(v, str) and _NUMBER.fullmatch(v.strip()):
+            values[key] = float(v)
+    freeze = values.get("freeze", [])
+    values["freeze"] = [freeze] if isinstance(freeze, str) else list(freeze or [])
+    phase = PhaseConfig(**values)
+    if not isinstance(phase.epochs, int) or phase.epochs < 0:
+        raise ConfigError(f"config: phases[{i}].epochs must be an integer >= 0")
+    if phase.schedule not in (None, "warmup_cosine", "plateau", "constant"):
+        raise ConfigError(
+            f"config: phases[{i}].schedule must be warmup_cosine, plateau or constant"
+        )
+    if phase.lr is not None and not phase.lr > 0:
+        raise ConfigError(f"config: phases[{i}].lr must be > 0")
+    return phase
+
+
 def _validate(c: TrainConfig) -> None:
     checks = [
         (c.data.frames_per_video >= 1, "data.frames_per_video must be >= 1"),
@@ -159,7 +236,16 @@ def _validate(c: TrainConfig) -> None:
         ),
         (0.0 <= c.train.label_smoothing < 0.5, "train.label_smoothing must be within [0, 0.5)"),
         ("name" in c.model, "model.name is required"),
+        (c.data.clips_per_video >= 1, "data.clips_per_video must be >= 1"),
+        (
+            c.train.select in ("val_auc", "val_acc", "val_loss"),
+            "train.select must be val_auc, val_acc or val_loss",
+        ),
+        (isinstance(c.phases, list), "phases must be a list of mappings"),
     ]
     for ok, message in checks:
         if not ok:
             raise ConfigError(f"config: {message}")
+    phases = c.phase_list()
+    if not phases or sum(p.epochs for p in phases) < 1:
+        raise ConfigError("config: the phases must train for at least one epoch")

@@ -20,7 +20,16 @@ from ..cache import CacheEntry, CropCache
 from ..datasets import read_manifest
 from ..errors import DatasetError
 
-__all__ = ["ClipDataset", "ClipSample", "CropSample", "FrameDataset", "load_clips", "load_samples"]
+__all__ = [
+    "ClipDataset",
+    "ClipSample",
+    "CropSample",
+    "FeatureDataset",
+    "FrameDataset",
+    "load_clips",
+    "load_samples",
+    "track_windows",
+]
 
 
 @dataclass(frozen=True)
@@ -224,11 +233,28 @@ class FrameDataset(Dataset):
 
 @dataclass(frozen=True)
 class ClipSample:
-    """``T`` consecutive sampled crops of one face track (for temporal models)."""
+    """``T`` consecutive sampled crops of one face track (for clip models); a track shorter
+    than ``T`` is padded with its last crop (``padded``; ``frames`` counts the real ones)."""
 
     crops: tuple[str, ...]
     label: int
     video_id: str
+    padded: bool = False
+    frames: int = 0
+
+
+def track_windows(n: int, clip_frames: int, stride: int) -> list[tuple[list[int], bool]]:
+    """Windows of ``clip_frames`` positions over a track of ``n`` crops, ``stride`` apart; the
+    last window is moved back to end on the last crop so that every crop is covered. A track
+    shorter than the clip gives one window padded with its last position (flagged True)."""
+    if n <= 0:
+        return []
+    if n < clip_frames:
+        return [(list(range(n)) + [n - 1] * (clip_frames - n), True)]
+    starts = list(range(0, n - clip_frames + 1, max(1, stride)))
+    if starts[-1] != n - clip_frames:
+        starts.append(n - clip_frames)
+    return [(list(range(s, s + clip_frames)), False) for s in starts]
 
 
 def load_clips(
@@ -243,28 +269,36 @@ def load_clips(
     max_videos: int = 0,
     seed: int = 0,
 ) -> list[ClipSample]:
-    """Clips of ``clip_frames`` consecutive crops (in time order) of each track, up to
-    ``clips_per_video`` per video, spread evenly over the track. Extract with a dense sampling
-    (e.g. ``segments:2:16`` or ``fps:8``) so that consecutive crops are close in time."""
+    """Clips of ``clip_frames`` consecutive sampled crops (in time order) of each track, up to
+    ``clips_per_video`` per video spread evenly over its windows (stride 1). The same
+    extraction serves every T: a 32-frame extraction gives 8-frame and 32-frame clips. A track
+    shorter than T is padded with its last crop and flagged (seed 000's rule)."""
     if clip_frames < 2:
         raise DatasetError("clip_frames must be >= 2 (use load_samples for single frames)")
     clips: list[ClipSample] = []
+    found = 0
     for vid, label, entry in _entries(manifest_path, crops_dir, split, labels, max_videos, seed):
-        windows: list[tuple[str, ...]] = []
+        found += 1
+        windows: list[ClipSample] = []
         for track in entry.tracks[:tracks]:
             files = [str(entry.root / "crops" / f) for f in track["files"]]
-            windows += [
-                tuple(files[i : i + clip_frames]) for i in range(0, len(files) - clip_frames + 1)
-            ]
+            for positions, padded in track_windows(len(files), clip_frames, 1):
+                windows.append(
+                    ClipSample(
+                        tuple(files[k] for k in positions), int(label), str(vid), padded,
+                        min(len(files), clip_frames),
+                    )
+                )  # fmt: skip
         if not windows:
             continue
         picks = np.unique(
             np.linspace(0, len(windows) - 1, min(clips_per_video, len(windows))).round().astype(int)
         )
-        clips += [ClipSample(windows[k], int(label), str(vid)) for k in picks]
+        clips += [windows[k] for k in picks]
     if not clips:
         raise DatasetError(
-            f"no track of split '{split}' has {clip_frames} crops: extract more frames per video"
+            f"no clips for split '{split}' ({found} videos extracted): run "
+            f"'fakescope extract {manifest_path} --out {crops_dir}' with the same settings first"
         )
     return clips
 
@@ -310,3 +344,31 @@ class ClipDataset(Dataset):
                 video, np.random.default_rng([self.seed, self.epoch, index, 2]), self.augment
             )
         return _normalise(video, self.mean, self.std), clip.label, index
+
+
+class FeatureDataset(Dataset):
+    """(features, label, index) items over cached frame-encoder features: one row per crop
+    (frame models) or a (T, C) stack per clip; ``rows[i]`` indexes ``features``."""
+
+    def __init__(
+        self, features: np.ndarray, rows: list[Any], labels: np.ndarray, videos: list[str]
+    ):
+        self.features = features
+        self.rows = rows
+        self._labels = labels
+        self._videos = videos
+        self.epoch = 0
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def labels(self) -> np.ndarray:
+        return self._labels
+
+    def video_ids(self) -> list[str]:
+        return self._videos
+
+    def __getitem__(self, index: int) -> tuple[Any, int, int]:
+        import torch
+
+        return torch.from_numpy(self.features[self.rows[index]]), int(self._labels[index]), index

@@ -10,6 +10,7 @@ through ``torchrun`` (DistributedDataParallel; gloo on CPU, NCCL on GPU).
 from __future__ import annotations
 
 import csv
+import dataclasses
 import logging
 import os
 import sys
@@ -116,16 +117,17 @@ class _Dist:
 
 
 def train(config: TrainConfig, *, resume: bool = False, progress: bool = False) -> Path:
-    """Train a detector; returns the best checkpoint's folder (``RUN/best``)."""
-    import torch
-    from torch.utils.data import DataLoader, WeightedRandomSampler
-    from torch.utils.data.distributed import DistributedSampler
+    """Train a detector (frame or clip family); returns the best checkpoint's folder
+    (``RUN/best``).
 
-    from ..models import ModelCard, create_model, save_checkpoint
+    A recipe runs as ``phases`` (``TrainConfig.phase_list``): each phase freezes its parts and
+    gets a new optimiser and schedule. Without ``phases:`` the run is one optimiser and one
+    schedule across all epochs, with the backbone frozen for ``freeze_backbone_epochs``.
+    """
+    import torch
+
+    from ..models import create_model
     from ..models.registry import get_config
-    from .augment import AugmentConfig
-    from .data import FrameDataset, load_samples
-    from .sbi import SBIConfig
 
     device = _device(config.train.device)
     if device == "cpu":
@@ -134,6 +136,8 @@ def train(config: TrainConfig, *, resume: bool = False, progress: bool = False) 
     if dist.enabled and device.startswith("cuda"):
         device = f"cuda:{dist.local_rank}"
         torch.cuda.set_device(device)
+    if dist.enabled and config.train.cache_features:
+        raise ConfigError("train.cache_features: not supported with torchrun (one process only)")
     _seed_everything(config.train.seed, device.split(":")[0])
     run = config.run_dir
     if dist.main:
@@ -143,64 +147,12 @@ def train(config: TrainConfig, *, resume: bool = False, progress: bool = False) 
         atomic_write_text(run / "config.yaml", yaml.safe_dump(config.to_dict(), sort_keys=False))
 
     model_cfg = get_config(**config.model)
-    d = config.data
-    train_labels = (0,) if d.sbi == "only" else (0, 1)
-
-    def samples(split: str, labels: tuple[int, ...]) -> list[Any]:
-        return load_samples(
-            d.manifest, d.crops, split, frames_per_video=d.frames_per_video, tracks=d.tracks,
-            labels=labels, max_videos=d.max_videos, seed=config.train.seed,
-        )  # fmt: skip
-
-    train_samples = samples(d.train_split, train_labels)
-    train_datasets = _split_datasets(d.manifest, d.train_split)  # for cross-dataset tables
-    val_samples = samples(d.val_split, (0, 1))
-    sbi = SBIConfig(**config.sbi_config) if d.sbi != "off" else None
-
-    def dataset(samples: list[Any], augment: Any, sbi: Any) -> FrameDataset:
-        return FrameDataset(
-            samples, input_size=model_cfg.input_size, mean=model_cfg.mean, std=model_cfg.std,
-            augment=augment, sbi=sbi, seed=config.train.seed,
-        )  # fmt: skip
-
-    train_set = dataset(train_samples, AugmentConfig(**config.augment), sbi)
-    # validation: real and labelled fakes of the val split, plus SBI pseudo-fakes when training
-    # from real videos only (there is nothing else to tell the classes apart)
-    val_has_fakes = any(s.label == 1 for s in val_samples)
-    val_set = dataset(val_samples, None, sbi if (sbi is not None and not val_has_fakes) else None)
-
-    if sbi is not None and dist.main:
-        _write_sbi_gallery(train_set, run / "sbi_gallery.png", sbi, config.train.seed)
-    labels = train_set.labels()
-    n_pos, n_neg = int(labels.sum()), int(len(labels) - labels.sum())
-    generator = torch.Generator().manual_seed(config.train.seed)
-    sampler: Any = None
-    if dist.enabled:
-        sampler = DistributedSampler(
-            train_set, num_replicas=dist.world, rank=dist.rank, seed=config.train.seed
-        )
-    elif config.train.balance == "sampler" and n_pos and n_neg:
-        weights = np.where(labels == 1, 0.5 / n_pos, 0.5 / n_neg)
-        sampler = WeightedRandomSampler(weights.tolist(), len(labels), generator=generator)
-    loader_kw: dict[str, Any] = {
-        "batch_size": config.train.batch_size,
-        "num_workers": config.train.num_workers,
-    }
-    if config.train.num_workers:
-        loader_kw["persistent_workers"] = False
-    drop_last = len(train_set) > config.train.batch_size
-    train_loader: Any = DataLoader(
-        train_set,
-        sampler=sampler,
-        shuffle=sampler is None,
-        generator=generator,
-        drop_last=drop_last,
-        **loader_kw,
-    )
-    val_loader: Any = DataLoader(val_set, shuffle=False, **loader_kw)
-
+    data = _Data(config, model_cfg, dist, run)
     model = create_model(model_cfg).to(device)
-    channels_last = config.train.channels_last
+    for phase in config.phase_list():  # a bad part name fails before any training
+        model.freeze_parts(phase.freeze)
+        model.unfreeze()
+    channels_last = config.train.channels_last and model_cfg.kind == "frame"
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
     net: Any = model
@@ -208,174 +160,450 @@ def train(config: TrainConfig, *, resume: bool = False, progress: bool = False) 
         net = torch.nn.parallel.DistributedDataParallel(
             model, device_ids=[device] if device.startswith("cuda") else None
         )
-    o = config.optim
-    groups = model.param_groups(o.lr, o.backbone_lr, o.weight_decay)
-    opt_cls = torch.optim.AdamW if o.name == "adamw" else torch.optim.Adam
-    optimizer = opt_cls(groups)
-    base_lrs = [g["lr"] for g in optimizer.param_groups]
-    steps_per_epoch = max(1, len(train_loader))
-    total = steps_per_epoch * config.train.epochs
-    warmup = round(o.warmup_epochs * steps_per_epoch)
-    plateau = (
-        torch.optim.lr_scheduler.ReduceLROnPlateau(
-            optimizer, mode="max", factor=o.plateau_factor, patience=o.plateau_patience
-        )
-        if o.schedule == "plateau"
-        else None
-    )
-    pos_weight = torch.tensor(
-        n_neg / n_pos if (config.train.balance == "pos_weight" and n_pos and n_neg) else 1.0,
-        device=device,
-    )
-    loss_fn = torch.nn.BCEWithLogitsLoss(pos_weight=pos_weight)
-    use_amp = config.train.amp and device.startswith("cuda")
-    scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
-    stopper = EarlyStopping(config.train.patience, config.train.min_delta)
-    start_epoch, step = 0, 0
-    state_path = run / "last.pt"
-    if resume and state_path.is_file():
-        state = torch.load(state_path, map_location=device, weights_only=False)
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        if plateau is not None and state.get("plateau"):
-            plateau.load_state_dict(state["plateau"])
-        start_epoch, step = state["epoch"] + 1, state["step"]
-        stopper = EarlyStopping(
-            config.train.patience, config.train.min_delta, state["best"], state["bad"]
-        )
-        generator.set_state(state["generator"])
-        torch.set_rng_state(state["torch_rng"])
-        log.info("resumed from %s at epoch %d", state_path, start_epoch)
-
-    csv_path = run / "log.csv"
-    writer = _tensorboard(run) if dist.main else None
-    smoothing = config.train.label_smoothing
-    best_dir = run / "best"
-    for epoch in range(start_epoch, config.train.epochs):
-        if stopper.should_stop:
-            break
-        train_set.epoch = val_set.epoch = epoch
-        if isinstance(sampler, DistributedSampler):
-            sampler.set_epoch(epoch)
-        frozen = epoch < config.train.freeze_backbone_epochs
-        if frozen:
-            model.freeze()
-        else:
-            model.unfreeze()
-            if model_cfg.freeze_blocks:
-                model.freeze(model_cfg.freeze_blocks)
-        net.train()
-        started, losses = time.perf_counter(), []
-        iterator: Any = train_loader
-        if progress and dist.main:
-            from tqdm import tqdm
-
-            iterator = tqdm(
-                train_loader,
-                desc=f"epoch {epoch + 1}/{config.train.epochs}",
-                leave=False,
-                disable=not sys.stderr.isatty(),  # a bar only on a terminal, never in logs
-            )
-        for x, y, _ in iterator:
-            if o.schedule == "warmup_cosine":
-                factor = warmup_cosine(step, total, warmup, o.min_lr_ratio)
-                for g, lr in zip(optimizer.param_groups, base_lrs):
-                    g["lr"] = lr * factor
-            x, yf = _as_input(x, device, channels_last), y.float().to(device)
-            target = yf * (1 - smoothing) + 0.5 * smoothing
-            with torch.autocast(device_type="cuda", dtype=torch.float16, enabled=use_amp):
-                loss = loss_fn(net(x).float(), target)
-            optimizer.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
-            if config.train.grad_clip:
-                scaler.unscale_(optimizer)
-                torch.nn.utils.clip_grad_norm_(model.parameters(), config.train.grad_clip)
-            scaler.step(optimizer)
-            scaler.update()
-            losses.append(float(loss.detach()))
-            step += 1
-        val_loss, val_auc = _validate(
-            net, val_loader, val_set, loss_fn, device, dist, channels_last
-        )
-        if plateau is not None:
-            plateau.step(val_auc if not np.isnan(val_auc) else -val_loss)
-        monitored = val_auc if not np.isnan(val_auc) else -val_loss
-        improved = stopper.step(monitored)
-        row = {
-            "epoch": epoch + 1,
-            "step": step,
-            "lr": optimizer.param_groups[-1]["lr"],
-            "train_loss": round(float(np.mean(losses)) if losses else float("nan"), 6),
-            "val_loss": round(val_loss, 6),
-            "val_auc": round(val_auc, 6),
-            "frozen_backbone": frozen,
-            "seconds": round(time.perf_counter() - started, 2),
-            "crops_per_second": round(len(train_set) / max(1e-9, time.perf_counter() - started), 2),
-        }
-        if dist.main:
-            _append_csv(csv_path, row)
-            if writer is not None:
-                for k in ("train_loss", "val_loss", "val_auc", "lr"):
-                    writer.add_scalar(k, row[k], epoch + 1)
-            log.info("epoch %d: %s", epoch + 1, row)
-            if improved:
-                card = ModelCard(
-                    name=config.name,
-                    model=model_cfg.to_dict(),
-                    crop=_crop_settings(Path(d.crops)),
-                    training={
-                        "data": {"manifest": d.manifest, "datasets": train_datasets,
-                                 "crops": d.crops, "train_split": d.train_split,
-                                 "val_split": d.val_split, "sbi": d.sbi, "train_crops": len(train_set),
-                                 "val_crops": len(val_set)},
-                        "recipe": {"optim": config.to_dict()["optim"], "train": config.to_dict()["train"]},
-                        "best_epoch": epoch + 1,
-                        "weights_source": model.weights_source,
-                        "fakescope": __version__,
-                    },
-                    metrics={"val_auc_video": row["val_auc"], "val_loss": row["val_loss"]},
-                )  # fmt: skip
-                save_checkpoint(best_dir, model, card, onnx=True)
-            torch.save(
-                {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                 "plateau": plateau.state_dict() if plateau is not None else None, "epoch": epoch,
-                 "step": step, "best": stopper.best, "bad": stopper.bad, "generator": generator.get_state(), "torch_rng": torch.get_rng_state()},
-                state_path,
-            )  # fmt: skip
-    if writer is not None:
-        writer.close()
+    loop = _Loop(config, model, net, data, device, dist, channels_last, progress)
+    if resume:
+        loop.restore(run / "last.pt")
+    loop.run()
     if dist.enabled:  # every rank returns after rank 0 has written the log and checkpoints
         import torch.distributed
 
         torch.distributed.barrier()
-    return best_dir
+    return run / "best"
 
 
-def _validate(
+class _Data:
+    """The run's training and validation sets, as images (frame crops or clips) and, on
+    demand, as cached frame-encoder features."""
+
+    def __init__(self, config: TrainConfig, model_cfg: Any, dist: _Dist, run: Path) -> None:
+        from .augment import AugmentConfig
+        from .data import ClipDataset, FrameDataset, load_clips, load_samples
+        from .sbi import SBIConfig
+
+        d = config.data
+        self.config, self.model_cfg = config, model_cfg
+        self.clip = model_cfg.kind == "clip"
+        train_labels = (0,) if d.sbi == "only" else (0, 1)
+        sbi = SBIConfig(**config.sbi_config) if d.sbi != "off" else None
+        if self.clip and sbi is not None:
+            raise ConfigError(
+                "data.sbi: self-blending makes frame samples; use it with frame models"
+            )
+        common = {"input_size": model_cfg.input_size, "mean": model_cfg.mean,
+                  "std": model_cfg.std, "seed": config.train.seed}  # fmt: skip
+        augment = AugmentConfig(**config.augment)
+        self.train_set: Any
+        self.val_set: Any
+        if self.clip:
+
+            def clips(split: str, labels: tuple[int, ...]) -> list[Any]:
+                return load_clips(
+                    d.manifest, d.crops, split, clip_frames=model_cfg.frames_per_clip,
+                    clips_per_video=d.clips_per_video, tracks=d.tracks, labels=labels,
+                    max_videos=d.max_videos, seed=config.train.seed,
+                )  # fmt: skip
+
+            self.train_set = ClipDataset(
+                clips(d.train_split, train_labels), augment=augment, **common
+            )
+            self.val_set = ClipDataset(clips(d.val_split, (0, 1)), **common)
+        else:
+
+            def samples(split: str, labels: tuple[int, ...]) -> list[Any]:
+                return load_samples(
+                    d.manifest, d.crops, split, frames_per_video=d.frames_per_video,
+                    tracks=d.tracks, labels=labels, max_videos=d.max_videos, seed=config.train.seed,
+                )  # fmt: skip
+
+            self.train_set = FrameDataset(
+                samples(d.train_split, train_labels), augment=augment, sbi=sbi, **common
+            )
+            val_samples = samples(d.val_split, (0, 1))
+            # validation: real and labelled fakes of the val split, plus SBI pseudo-fakes when
+            # training from real videos only (there is nothing else to tell the classes apart)
+            val_has_fakes = any(s.label == 1 for s in val_samples)
+            self.val_set = FrameDataset(
+                val_samples, sbi=sbi if (sbi is not None and not val_has_fakes) else None, **common
+            )
+            if sbi is not None and dist.main:
+                _write_sbi_gallery(self.train_set, run / "sbi_gallery.png", sbi, config.train.seed)
+        self.frames_per_item = model_cfg.frames_per_clip if self.clip else 1
+        self.train_datasets = _split_datasets(d.manifest, d.train_split)  # cross-dataset tables
+        self._features: tuple[Any, Any] | None = None
+
+    def feature_sets(self, model: Any, device: str) -> tuple[Any, Any]:
+        """Train/val sets of cached frame-encoder features (computed once per encoder)."""
+        if self._features is None:
+            from .augment import AugmentConfig
+            from .data import FeatureDataset
+            from .features import cached_features
+
+            if self.train_set.augment not in (None, AugmentConfig.none()):
+                log.info("cached features come from un-augmented crops: augment is off here")
+            sets = (self.train_set, self.val_set)
+            if not self.clip and any(s.sbi is not None for s in sets):
+                raise ConfigError("train.cache_features: not available with data.sbi")
+            paths = [p for ds in sets for p in self._paths(ds)]
+            feats, rows = cached_features(
+                model, paths, Path(self.config.data.crops) / "features", device=device
+            )
+
+            def wrap(ds: Any) -> Any:
+                index = [
+                    [rows[p] for p in c.crops] if self.clip else rows[c.crop]
+                    for c in (ds.clips if self.clip else ds.samples)
+                ]
+                return FeatureDataset(feats, index, ds.labels(), ds.video_ids())
+
+            self._features = (wrap(self.train_set), wrap(self.val_set))
+        return self._features
+
+    def _paths(self, ds: Any) -> list[str]:
+        return [p for c in ds.clips for p in c.crops] if self.clip else [s.crop for s in ds.samples]
+
+
+def _trainable(model: Any) -> int:
+    return int(sum(p.numel() for p in model.parameters() if p.requires_grad))
+
+
+class _Loop:
+    """Epochs over the recipe's phases: freezing, optimiser, schedule, validation, the log,
+    the best checkpoint and the resumable state."""
+
+    def __init__(
+        self,
+        config: TrainConfig,
+        model: Any,
+        net: Any,
+        data: _Data,
+        device: str,
+        dist: _Dist,
+        channels_last: bool,
+        progress: bool,
+    ) -> None:
+        import torch
+
+        self.config, self.model, self.net, self.data = config, model, net, data
+        self.device, self.dist, self.channels_last = device, dist, channels_last
+        self.progress = progress and dist.main
+        self.phases = config.phase_list()
+        self.legacy = not config.phases  # one optimiser/schedule/stopper for the whole run
+        labels = data.train_set.labels()
+        n_pos, n_neg = int(labels.sum()), int(len(labels) - labels.sum())
+        pos_weight = torch.tensor(
+            n_neg / n_pos if (config.train.balance == "pos_weight" and n_pos and n_neg) else 1.0,
+            device=device,
+        )
+        self.balance = (n_pos, n_neg)
+        self.loss_fn = torch.nn.BCEWithLogitsLoss(pos_weight=pos_weight)
+        self.use_amp = config.train.amp and device.startswith("cuda")
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.use_amp)
+        self.generator = torch.Generator().manual_seed(config.train.seed)
+        self.start_epoch, self.step = 0, 0
+        self.best = -float("inf")
+        self.stopper = self._stopper()
+        self.resumed: dict[str, Any] | None = None
+        self.trainable: dict[str, int] = {}
+        self.run_dir = config.run_dir
+
+    def _stopper(self) -> EarlyStopping:
+        t = self.config.train
+        return EarlyStopping(t.patience if t.early_stopping else 10**9, t.min_delta)
+
+    def restore(self, path: Path) -> None:
+        import torch
+
+        if not path.is_file():
+            return
+        state = torch.load(path, map_location=self.device, weights_only=False)
+        self.model.load_state_dict(state["model"])
+        self.start_epoch, self.step = state["epoch"] + 1, state["step"]
+        self.stopper = EarlyStopping(
+            self.stopper.patience, self.config.train.min_delta, state["stop_best"], state["bad"]
+        )
+        self.best = state["best"]
+        self.generator.set_state(state["generator"])
+        torch.set_rng_state(state["torch_rng"])
+        self.resumed = state
+        log.info("resumed from %s at epoch %d", path, self.start_epoch)
+
+    def _loaders(self, phase: Any) -> tuple[Any, Any, Any, bool]:
+        """(train loader, val loader, val dataset, features?) for a phase."""
+        from torch.utils.data import DataLoader, WeightedRandomSampler
+        from torch.utils.data.distributed import DistributedSampler
+
+        t = self.config.train
+        features = t.cache_features and "backbone" in phase.freeze
+        train_set, val_set = (
+            self.data.feature_sets(self.model, self.device)
+            if features
+            else (self.data.train_set, self.data.val_set)
+        )
+        sampler: Any = None
+        labels = train_set.labels()
+        n_pos, n_neg = self.balance
+        if self.dist.enabled:
+            sampler = DistributedSampler(
+                train_set, num_replicas=self.dist.world, rank=self.dist.rank, seed=t.seed
+            )
+        elif t.balance == "sampler" and n_pos and n_neg:
+            weights = np.where(labels == 1, 0.5 / n_pos, 0.5 / n_neg)
+            sampler = WeightedRandomSampler(weights.tolist(), len(labels), generator=self.generator)
+        kw: dict[str, Any] = {
+            "batch_size": t.batch_size,
+            "num_workers": 0 if features else t.num_workers,
+        }
+        if kw["num_workers"]:
+            kw["persistent_workers"] = False
+        train_loader = DataLoader(
+            train_set, sampler=sampler, shuffle=sampler is None, generator=self.generator,
+            drop_last=len(train_set) > t.batch_size, **kw,
+        )  # fmt: skip
+        return train_loader, DataLoader(val_set, shuffle=False, **kw), val_set, features
+
+    def _optimizer(self, phase: Any) -> tuple[Any, list[float], Any]:
+        import torch
+
+        o = self.config.optim
+        lr = phase.lr if phase.lr is not None else o.lr
+        backbone_lr = phase.backbone_lr if phase.backbone_lr is not None else o.backbone_lr
+        wd = phase.weight_decay if phase.weight_decay is not None else o.weight_decay
+        opt_cls = torch.optim.AdamW if o.name == "adamw" else torch.optim.Adam
+        optimizer = opt_cls(self.model.param_groups(lr, backbone_lr, wd))
+        schedule = phase.schedule or o.schedule
+        plateau = (
+            torch.optim.lr_scheduler.ReduceLROnPlateau(
+                optimizer, mode="max", factor=o.plateau_factor, patience=o.plateau_patience
+            )
+            if schedule == "plateau"
+            else None
+        )
+        return optimizer, [g["lr"] for g in optimizer.param_groups], plateau
+
+    def _freeze(self, phase: Any) -> None:
+        self.model.unfreeze()
+        if self.model.config.freeze_blocks:
+            self.model.freeze(self.model.config.freeze_blocks)
+        self.model.freeze_parts(phase.freeze)
+
+    def run(self) -> None:
+        phases = self.phases
+        bounds = np.cumsum([0] + [p.epochs for p in phases])
+        total_epochs = int(bounds[-1])
+        optimizer = base_lrs = plateau = None
+        current = -1
+        o = self.config.optim
+        if self.legacy:  # one optimiser and schedule over every epoch (the original recipe)
+            optimizer, base_lrs, plateau = self._optimizer(phases[-1])
+            self._load_optimizer(optimizer, plateau, phase=None)
+        for epoch in range(self.start_epoch, total_epochs):
+            k = int(np.searchsorted(bounds, epoch, side="right") - 1)
+            phase = phases[k]
+            if k != current:
+                current = k
+                self._freeze(phase)
+                self.trainable[phase.name] = _trainable(self.model)
+                train_loader, val_loader, val_set, features = self._loaders(phase)
+                steps = max(1, len(train_loader))
+                if self.legacy:
+                    total = steps * total_epochs
+                    warmup = round(o.warmup_epochs * steps)
+                else:
+                    optimizer, base_lrs, plateau = self._optimizer(phase)
+                    self._load_optimizer(optimizer, plateau, phase=k)
+                    if epoch == bounds[k]:
+                        self.stopper = self._stopper()  # each phase earns its own patience
+                    total = steps * phase.epochs
+                    w = phase.warmup_epochs if phase.warmup_epochs is not None else o.warmup_epochs
+                    warmup = round(w * steps)
+                phase_start_step = (
+                    0 if self.legacy else self.step - (epoch - int(bounds[k])) * steps
+                )
+            if self.stopper.should_stop:
+                if self.legacy:
+                    break
+                continue  # the rest of this phase is skipped; the next phase runs
+            assert optimizer is not None and base_lrs is not None
+            schedule = phase.schedule or o.schedule
+            self.data.train_set.epoch = self.data.val_set.epoch = epoch
+            sampler = getattr(train_loader, "sampler", None)
+            set_epoch = getattr(sampler, "set_epoch", None)
+            if set_epoch is not None:
+                set_epoch(epoch)
+            self.net.train()
+            backbone_frozen = not any(
+                p.requires_grad for p in self.model.parts()["backbone"].parameters()
+            )
+            if backbone_frozen:  # frozen: batch-norm statistics stay the pretrained ones
+                self.model.parts()["backbone"].eval()
+            started = time.perf_counter()
+            losses, correct, seen = [], 0, 0
+            iterator: Any = train_loader
+            if self.progress:
+                from tqdm import tqdm
+
+                iterator = tqdm(
+                    train_loader, desc=f"epoch {epoch + 1}/{total_epochs} ({phase.name})",
+                    leave=False, disable=not sys.stderr.isatty(),  # a bar only on a terminal
+                )  # fmt: skip
+            for x, y, _ in iterator:
+                if schedule == "warmup_cosine":
+                    factor = warmup_cosine(
+                        self.step - phase_start_step, total, warmup, o.min_lr_ratio
+                    )
+                    for g, lr in zip(optimizer.param_groups, base_lrs):
+                        g["lr"] = lr * factor
+                logits = self._step(optimizer, x, y, features)
+                losses.append(logits[0])
+                correct += logits[1]
+                seen += len(y)
+                self.step += 1
+            val = _evaluate(
+                self.model if features else self.net, val_loader, val_set, self.loss_fn,
+                self.device, self.channels_last, features,
+            )  # fmt: skip
+            if plateau is not None:
+                plateau.step(val["auc"] if not np.isnan(val["auc"]) else -val["loss"])
+            monitored = val["auc"] if not np.isnan(val["auc"]) else -val["loss"]
+            self.stopper.step(monitored)
+            selected = self._selected(val)
+            improved = selected > self.best
+            if improved:
+                self.best = selected
+            seconds = time.perf_counter() - started
+            row = {
+                "epoch": epoch + 1,
+                "phase": phase.name,
+                "step": self.step,
+                "lr": optimizer.param_groups[-1]["lr"],
+                "train_loss": round(float(np.mean(losses)) if losses else float("nan"), 6),
+                "train_acc": round(correct / max(1, seen), 6),
+                "val_loss": round(val["loss"], 6),
+                "val_auc": round(val["auc"], 6),
+                "val_acc": round(val["acc"], 6),
+                "frozen_backbone": backbone_frozen,
+                "trainable_params": self.trainable[phase.name],
+                "cached_features": features,
+                "seconds": round(seconds, 2),
+                "crops_per_second": round(
+                    len(self.data.train_set) * self.data.frames_per_item / max(1e-9, seconds), 2
+                ),
+            }
+            if self.dist.main:
+                self._record(row, improved, epoch, optimizer, plateau, k)
+
+    def _selected(self, val: dict[str, float]) -> float:
+        select = self.config.train.select
+        if select == "val_acc":
+            return val["acc"]
+        if select == "val_loss":
+            return -val["loss"]
+        return val["auc"] if not np.isnan(val["auc"]) else -val["loss"]
+
+    def _step(self, optimizer: Any, x: Any, y: Any, features: bool) -> tuple[float, int]:
+        import torch
+
+        x = _as_input(x, self.device, self.channels_last and not features)
+        yf = y.float().to(self.device)
+        smoothing = self.config.train.label_smoothing
+        target = yf * (1 - smoothing) + 0.5 * smoothing
+        with torch.autocast(device_type="cuda", dtype=torch.float16, enabled=self.use_amp):
+            out = self.model.forward_features(x) if features else self.net(x)
+            loss = self.loss_fn(out.float(), target)
+        optimizer.zero_grad(set_to_none=True)
+        self.scaler.scale(loss).backward()
+        if self.config.train.grad_clip:
+            self.scaler.unscale_(optimizer)
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.train.grad_clip)
+        self.scaler.step(optimizer)
+        self.scaler.update()
+        correct = int(((out.detach().float() > 0).long().cpu() == y.long()).sum())
+        return float(loss.detach()), correct
+
+    def _load_optimizer(self, optimizer: Any, plateau: Any, phase: int | None) -> None:
+        state = self.resumed
+        if state is None or state.get("phase") != phase:
+            return  # a phase that starts on resume starts with a fresh optimiser
+        optimizer.load_state_dict(state["optimizer"])
+        if plateau is not None and state.get("plateau"):
+            plateau.load_state_dict(state["plateau"])
+
+    def _record(
+        self, row: dict[str, Any], improved: bool, epoch: int, optimizer: Any, plateau: Any, k: int
+    ) -> None:
+        import torch
+
+        from ..models import ModelCard, save_checkpoint
+
+        _append_csv(self.run_dir / "log.csv", row)
+        log.info("epoch %d: %s", epoch + 1, row)
+        if improved:
+            config, d = self.config, self.config.data
+            card = ModelCard(
+                name=config.name,
+                model=self.model.config.to_dict(),
+                crop=_crop_settings(Path(d.crops)),
+                training={
+                    "data": {"manifest": d.manifest, "datasets": self.data.train_datasets,
+                             "crops": d.crops, "train_split": d.train_split,
+                             "val_split": d.val_split, "sbi": d.sbi,
+                             "train_items": len(self.data.train_set),
+                             "val_items": len(self.data.val_set),
+                             "frames_per_item": self.data.frames_per_item},
+                    "recipe": {"optim": config.to_dict()["optim"], "train": config.to_dict()["train"],
+                               "phases": [dataclasses.asdict(p) for p in self.phases]},
+                    "trainable_params": dict(self.trainable),
+                    "total_params": int(sum(p.numel() for p in self.model.parameters())),
+                    "best_epoch": epoch + 1,
+                    "weights_source": self.model.weights_source,
+                    "fakescope": __version__,
+                },
+                metrics={"val_auc_video": row["val_auc"], "val_loss": row["val_loss"],
+                         "val_acc": row["val_acc"], "train_acc": row["train_acc"],
+                         "selected_on": config.train.select},
+            )  # fmt: skip
+            save_checkpoint(self.run_dir / "best", self.model, card, onnx=True)
+        torch.save(
+            {"model": self.model.state_dict(), "optimizer": optimizer.state_dict(),
+             "plateau": plateau.state_dict() if plateau is not None else None, "epoch": epoch,
+             "phase": None if self.legacy else k, "step": self.step, "best": self.best,
+             "stop_best": self.stopper.best, "bad": self.stopper.bad,
+             "generator": self.generator.get_state(), "torch_rng": torch.get_rng_state()},
+            self.run_dir / "last.pt",
+        )  # fmt: skip
+
+
+def _evaluate(
     net: Any,
     loader: Any,
     dataset: Any,
     loss_fn: Any,
     device: str,
-    dist: _Dist,
     channels_last: bool = False,
-) -> tuple[float, float]:
+    features: bool = False,
+) -> dict[str, float]:
+    """Validation loss, video-level AUC and item accuracy (at logit 0)."""
     import torch
 
     net.eval()
     probs, labels, idx, losses = [], [], [], []
     with torch.inference_mode():
         for x, y, i in loader:
-            logits = net(_as_input(x, device, channels_last)).float()
+            x = _as_input(x, device, channels_last and not features)
+            logits = (net.forward_features(x) if features else net(x)).float()
             losses.append(float(loss_fn(logits, y.float().to(device))) * len(y))
             probs.append(torch.sigmoid(logits).cpu().numpy())
             labels.append(y.numpy())
             idx.append(i.numpy())
     if not probs:
-        return float("nan"), float("nan")
+        return {"loss": float("nan"), "auc": float("nan"), "acc": float("nan")}
     p, y, i = np.concatenate(probs), np.concatenate(labels), np.concatenate(idx)
     videos = dataset.video_ids()
-    return float(np.sum(losses) / len(y)), _video_auc(y, p, [videos[k] for k in i])
+    return {
+        "loss": float(np.sum(losses) / len(y)),
+        "auc": _video_auc(y, p, [videos[k] for k in i]),
+        "acc": float(np.mean((p >= 0.5) == (y == 1))),
+    }
 
 
 def _append_csv(path: Path, row: dict[str, Any]) -> None:
