@@ -38,20 +38,33 @@ def make_score_job(
     A ``StagedJob``: in one process the next video's extraction overlaps this one's scoring."""
     from ..engines import StagedJob
     from ..extraction import Extractor
-    from ..inference import score_entry
     from ..models import load_detector
 
     detector = load_detector(model, device)
     extractor = Extractor(settings, cache_dir)
 
     def score(result: Any) -> dict[str, Any]:
-        row: dict[str, Any] = {"path": result.path, "status": result.status, "error": result.error}
-        if result.entry is not None and result.status == "ok":
-            row["scores"] = scores_to_dict(score_entry(result.entry, detector))
-        return row
+        return {"path": result.path, **score_row(result, detector)}
 
     job: Callable[[str], dict[str, Any]] = StagedJob(extractor, score)
     return job
+
+
+def score_row(
+    result: Any, detector: Any, transform: Callable[[Any], Any] | None = None
+) -> dict[str, Any]:
+    """One extracted video -> ``{"status", "error"[, "reason"][, "scores"]}``: the scored
+    faces, or ``no_face`` with the reason when a clip model finds no track long enough."""
+    from ..inference import score_entry
+
+    row: dict[str, Any] = {"status": result.status, "error": result.error}
+    if result.entry is not None and result.status == "ok":
+        scores = score_entry(result.entry, detector, transform=transform)
+        if not len(scores):
+            row.update(status="no_face", error=None, reason=scores.reason)
+        else:
+            row["scores"] = scores_to_dict(scores)
+    return row
 
 
 def scores_to_dict(s: Any) -> dict[str, Any]:

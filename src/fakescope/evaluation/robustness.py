@@ -170,9 +170,8 @@ def make_robustness_job(
     from ..cache import file_fingerprint
     from ..engines import StagedJob
     from ..extraction import Extractor
-    from ..inference import score_entry
     from ..models import load_detector
-    from .protocol import scores_to_dict
+    from .protocol import score_row
 
     detector = load_detector(model, device)
     extractor = Extractor(settings, cache_dir)
@@ -197,10 +196,7 @@ def make_robustness_job(
     ) -> dict[str, Any]:
         if isinstance(result, BaseException):
             return {"status": "failed", "error": " ".join(str(result).split())}
-        out: dict[str, Any] = {"status": result.status, "error": result.error}
-        if result.entry is not None and result.status == "ok":
-            out["scores"] = scores_to_dict(score_entry(result.entry, detector, transform=transform))
-        return out
+        return score_row(result, detector, transform)
 
     def score(extracted: tuple[str, Any, dict[str, Any]]) -> dict[str, Any]:
         path, clean, videos = extracted

@@ -84,7 +84,7 @@ def score_entry(
     ``transform`` changes each track's (T, H, W, 3) crops first (robustness tests)."""
     tracks = entry.tracks[:max_tracks] if max_tracks else entry.tracks
     if getattr(detector, "family", "frame") == "clip":
-        return _score_clips(entry, tracks, detector, transform)
+        return _score_clips(entry, tracks, detector, transform, max(1, batch_size // 8))
     cols: dict[str, list[Any]] = {
         "track": [],
         "frame": [],
@@ -119,6 +119,7 @@ def _score_clips(
     tracks: list[dict[str, Any]],
     detector: Any,
     transform: Callable[[np.ndarray], np.ndarray] | None,
+    batch_clips: int = 4,
 ) -> VideoScores:
     """Clip models: each track cut into windows of T sampled crops (``stride`` apart, the last
     window ending on the last crop; a shorter track padded with its last crop and flagged),
@@ -140,7 +141,7 @@ def _score_clips(
             images = transform(images)
         n = len(images)
         windows = track_windows(n, t_clip, stride)
-        out = detector.clip_outputs(np.stack([images[w] for w, _ in windows]))
+        out = detector.clip_outputs(np.stack([images[w] for w, _ in windows]), batch_clips)
         sums, counts = np.zeros(n), np.zeros(n)
         curve_sum = np.zeros(n)
         for k, (w, padded) in enumerate(windows):

@@ -73,7 +73,7 @@ class ModelConfig:
     def min_track_frames(self) -> int:
         """The shortest face track a clip model scores: a quarter of its clip, at least 2
         crops (shorter tracks carry too little time; padding fills the rest of the clip)."""
-        return max(2, -(-self.frames_per_clip // 4)) if self.kind == "clip" else 1
+        return min_track_frames(self.frames_per_clip) if self.kind == "clip" else 1
 
     def __post_init__(self) -> None:
         if self.kind not in FAMILIES:
@@ -174,3 +174,9 @@ def create_model(name: str | ModelConfig, **overrides: Any) -> Any:
     from .frame import FrameDetector
 
     return FrameDetector(config)
+
+
+def min_track_frames(clip_frames: int) -> int:
+    """The shortest face track that gives a clip of ``clip_frames``: a quarter of it, at least
+    2 crops; the rest of the clip is padded with the track's last crop (training and scans)."""
+    return max(2, -(-clip_frames // 4))

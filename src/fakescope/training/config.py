@@ -46,6 +46,7 @@ class OptimConfig:
     min_lr_ratio: float = 0.01
     plateau_factor: float = 0.5
     plateau_patience: int = 1
+    plateau_monitor: str = "val_auc"  # val_auc | val_loss (seed 002: ReduceLROnPlateau on val loss)
 
 
 @dataclass
@@ -226,6 +227,10 @@ def _validate(c: TrainConfig) -> None:
         (
             c.optim.schedule in ("warmup_cosine", "plateau", "constant"),
             "optim.schedule must be warmup_cosine, plateau or constant",
+        ),
+        (
+            c.optim.plateau_monitor in ("val_auc", "val_loss"),
+            "optim.plateau_monitor must be val_auc or val_loss",
         ),
         (c.optim.lr > 0, "optim.lr must be > 0"),
         (c.train.epochs >= 1, "train.epochs must be >= 1"),

@@ -275,6 +275,9 @@ def load_clips(
     shorter than T is padded with its last crop and flagged (seed 000's rule)."""
     if clip_frames < 2:
         raise DatasetError("clip_frames must be >= 2 (use load_samples for single frames)")
+    from ..models.registry import min_track_frames
+
+    shortest = min_track_frames(clip_frames)
     clips: list[ClipSample] = []
     found = 0
     for vid, label, entry in _entries(manifest_path, crops_dir, split, labels, max_videos, seed):
@@ -282,6 +285,8 @@ def load_clips(
         windows: list[ClipSample] = []
         for track in entry.tracks[:tracks]:
             files = [str(entry.root / "crops" / f) for f in track["files"]]
+            if len(files) < shortest:  # too little time in it (scans skip it too)
+                continue
             for positions, padded in track_windows(len(files), clip_frames, 1):
                 windows.append(
                     ClipSample(

@@ -373,7 +373,10 @@ class _Loop:
         schedule = phase.schedule or o.schedule
         plateau = (
             torch.optim.lr_scheduler.ReduceLROnPlateau(
-                optimizer, mode="max", factor=o.plateau_factor, patience=o.plateau_patience
+                optimizer,
+                mode="min" if o.plateau_monitor == "val_loss" else "max",
+                factor=o.plateau_factor,
+                patience=o.plateau_patience,
             )
             if schedule == "plateau"
             else None
@@ -462,8 +465,11 @@ class _Loop:
                 self.model if features else self.net, val_loader, val_set, self.loss_fn,
                 self.device, self.channels_last, features,
             )  # fmt: skip
-            if plateau is not None:
-                plateau.step(val["auc"] if not np.isnan(val["auc"]) else -val["loss"])
+            if plateau is not None:  # on the loss (mode min), else the AUC (mode max)
+                if self.config.optim.plateau_monitor == "val_loss":
+                    plateau.step(val["loss"])
+                else:
+                    plateau.step(val["auc"] if not np.isnan(val["auc"]) else -val["loss"])
             monitored = val["auc"] if not np.isnan(val["auc"]) else -val["loss"]
             self.stopper.step(monitored)
             selected = self._selected(val)
@@ -539,10 +545,14 @@ class _Loop:
         log.info("epoch %d: %s", epoch + 1, row)
         if improved:
             config, d = self.config, self.config.data
+            # a clip model learnt time at the extraction's frame spacing: scans sample the same
+            # number of frames per video (frame models keep the card's default)
+            sampled = _sampled_frames(Path(d.crops)) if self.model.config.kind == "clip" else None
             card = ModelCard(
                 name=config.name,
                 model=self.model.config.to_dict(),
                 crop=_crop_settings(Path(d.crops)),
+                frames_per_video=sampled or ModelCard.frames_per_video,
                 training={
                     "data": {"manifest": d.manifest, "datasets": self.data.train_datasets,
                              "crops": d.crops, "train_split": d.train_split,
@@ -633,6 +643,18 @@ def _write_sbi_gallery(dataset: Any, out: Path, sbi: Any, seed: int, n: int = 16
     images = [dataset.load(i)[0] for i in picks]
     landmarks = [np.asarray(dataset.samples[i].landmarks, np.float32) for i in picks]
     sbi_gallery(images, landmarks, out, seed=seed, rows=min(8, len(picks)), config=sbi)
+
+
+def _sampled_frames(crops_dir: Path) -> int | None:
+    """Frames per video of the extraction (``uniform:N``), or None when unknown."""
+    import json
+
+    summary = crops_dir / "summary.json"
+    if not summary.is_file():
+        return None
+    sampling = str(json.loads(summary.read_text()).get("settings", {}).get("sampling", ""))
+    kind, _, n = sampling.partition(":")
+    return int(n) if kind == "uniform" and n.isdigit() else None
 
 
 def _crop_settings(crops_dir: Path) -> dict[str, Any]:
