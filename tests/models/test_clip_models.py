@@ -268,3 +268,29 @@ def test_clip_models_export_to_onnx_and_agree(name, tmp_path):
         got = session.run(None, {"clips": x.numpy()})[0]
         assert got.shape == (batch,)
         assert np.abs(got - want).max() < 1e-4
+
+
+def test_weights_of_the_other_family_fail_in_one_line(tmp_path):
+    """A clip card over a frame model's weights (and the reverse) names both families."""
+    import json
+
+    from fakescope.errors import ModelError
+    from fakescope.models import load_detector
+    from fakescope.models.checkpoint import ModelCard, save_checkpoint
+
+    frame = create_model("efficientnet_lite0", pretrained="none", input_size=64)
+    clip = create_model("effnet_lite0_bigru", **tiny("effnet_lite0_bigru"))
+    for model, other in ((frame, clip), (clip, frame)):
+        folder = tmp_path / model.config.kind
+        save_checkpoint(
+            folder, model, ModelCard(name="x", model=model.config.to_dict()), onnx=False
+        )
+        card = json.loads((folder / "card.json").read_text())
+        card["model"] = other.config.to_dict()
+        (folder / "card.json").write_text(json.dumps(card))
+        with pytest.raises(ModelError) as err:
+            load_detector(folder, onnx=False).model  # noqa: B018
+        message = str(err.value)
+        assert "\n" not in message
+        assert f"describes a {other.config.kind} model" in message
+        assert f"weights are a {model.config.kind} model's" in message

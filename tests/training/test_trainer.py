@@ -212,3 +212,25 @@ def test_clips_of_consecutive_crops_share_one_augmentation(prepared):
     assert torch.equal(x[0], x[1]) and torch.equal(x[1], x[2])
     with pytest.raises(Exception, match="clip_frames must be >= 2"):
         load_clips(str(prepared / "m.parquet"), str(prepared / "crops"), "train", clip_frames=1)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (["model.name=nonesuch"], "model: unknown model 'nonesuch'"),
+        (["phases=[{name: a, epochs: 1, frozen: [x]}]"], r"phases\[0\]: unknown key\(s\) frozen"),
+        (
+            ["model.name=effnet_lite0_bigru", "phases=[{name: a, epochs: 1, freeze: [neck]}]"],
+            r"phases\[0\]\.freeze: unknown part 'neck' of a clip model",
+        ),
+        (
+            ["phases=[{name: a, epochs: 1, freeze: [temporal]}]"],
+            r"phases\[0\]\.freeze: unknown part 'temporal' of a frame model",
+        ),
+    ],
+)
+def test_bad_recipes_name_the_key(overrides, message):
+    from fakescope.training.trainer import train
+
+    with pytest.raises(ConfigError, match=message):
+        train(load_train_config(None, overrides))

@@ -254,3 +254,28 @@ def _validate(c: TrainConfig) -> None:
     phases = c.phase_list()
     if not phases or sum(p.epochs for p in phases) < 1:
         raise ConfigError("config: the phases must train for at least one epoch")
+    _check_freeze(c, phases)
+
+
+def _check_freeze(c: TrainConfig, phases: list[PhaseConfig]) -> None:
+    """Every ``freeze:`` entry names a part of the model's family, or ``backbone:N``."""
+    from ..models.clip import ClipDetector
+    from ..models.frame import FrameDetector
+    from ..models.registry import get_config
+
+    kind = c.model.get("kind")
+    if kind is None:
+        try:
+            kind = get_config(str(c.model["name"])).kind
+        except ConfigError:
+            return  # an unknown model is reported (with the choices) where it is built
+    parts = (ClipDetector if kind == "clip" else FrameDetector).PART_NAMES
+    for i, p in enumerate(phases):
+        for part in p.freeze:
+            head, _, n = str(part).partition(":")
+            if part in parts or (head == "backbone" and n.isdigit()):
+                continue
+            raise ConfigError(
+                f"config: phases[{i}].freeze: unknown part '{part}' of a {kind} model; "
+                f"choose from {', '.join(parts)} or backbone:N"
+            )
