@@ -148,9 +148,10 @@ def main() -> int:
         result["overrides"] = overrides
         data["candidates"][name] = result
         data["machine"] = machine()
-        from fakescope._atomic import atomic_write_json, atomic_write_text
+        from fakescope._atomic import atomic_write_json, atomic_write_text, relative_paths
 
         RESULTS.mkdir(parents=True, exist_ok=True)
+        data = relative_paths(data, ROOT)
         atomic_write_json(RESULTS / f"{NAME}.json", data, indent=2)
         atomic_write_text(RESULTS / f"{NAME}.md", markdown(data))
         print(f"{name}: LOGO mean AUC {result['mean'].get('detector', {}).get('auc')}")

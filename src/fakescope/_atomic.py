@@ -10,7 +10,13 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["atomic_write_bytes", "atomic_write_json", "atomic_write_text", "json_default"]
+__all__ = [
+    "atomic_write_bytes",
+    "atomic_write_json",
+    "atomic_write_text",
+    "json_default",
+    "relative_paths",
+]
 
 
 def json_default(obj: Any) -> Any:
@@ -45,3 +51,16 @@ def atomic_write_text(path: str | os.PathLike[str], text: str) -> None:
 
 def atomic_write_json(path: str | os.PathLike[str], data: Any, indent: int | None = 1) -> None:
     atomic_write_text(path, json.dumps(data, indent=indent, default=json_default) + "\n")
+
+
+def relative_paths(value: Any, base: str | os.PathLike[str]) -> Any:
+    """``value`` (nested dicts and lists) with absolute paths under ``base`` written relative
+    to it: a report that is committed or moved names no folder of the machine that made it."""
+    root = os.fspath(base).rstrip(os.sep) + os.sep
+    if isinstance(value, dict):
+        return {k: relative_paths(v, base) for k, v in value.items()}
+    if isinstance(value, list):
+        return [relative_paths(v, base) for v in value]
+    if isinstance(value, str) and value.startswith(root):
+        return os.path.relpath(value, root)
+    return value

@@ -5,7 +5,6 @@ seeds (one seed: the value with its bootstrap interval), published references be
 from __future__ import annotations
 
 import math
-import os
 import time
 from collections.abc import Sequence
 from dataclasses import asdict
@@ -13,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import __version__
-from .._atomic import atomic_write_json, atomic_write_text
+from .._atomic import atomic_write_json, atomic_write_text, relative_paths
 from .spec import Study
 
 __all__ = ["build_report", "report_markdown", "stats", "write_report"]
@@ -245,22 +244,10 @@ def _auc_ci(m: dict[str, Any]) -> str:
     return f"{m['auc']:.3f}" + (f" [{ci[0]:.3f}, {ci[1]:.3f}]" if ci else "")
 
 
-def _relative(value: Any, base: Path) -> Any:
-    """``value`` with absolute paths under ``base`` written relative to it (a report that can
-    be committed or moved names no folder of the machine that made it)."""
-    if isinstance(value, dict):
-        return {k: _relative(v, base) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_relative(v, base) for v in value]
-    if isinstance(value, str) and value.startswith(str(base) + os.sep):
-        return os.path.relpath(value, base)
-    return value
-
-
 def write_report(report: dict[str, Any], out: Path) -> None:
     """Figures under ``out/figures/``, then ``ablation.json`` and ``ablation.md``."""
     from .figures import write_figures
 
     report["figures"] = [str(p.relative_to(out)) for p in write_figures(report, out / "figures")]
-    atomic_write_json(out / "ablation.json", _relative(report, Path.cwd()), indent=2)
+    atomic_write_json(out / "ablation.json", relative_paths(report, Path.cwd()), indent=2)
     atomic_write_text(out / "ablation.md", report_markdown(report))
