@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from .cache import CacheEntry, CropCache, EntryWriter, file_fingerprint, settings_key
+from .context import ContextCutter, ContextSettings
 from .errors import ConfigError, CorruptVideoError, FakescopeError, MissingFileError, NotAVideoError
 from .faces import (
     CropSettings,
@@ -35,7 +36,7 @@ from .faces import (
 from .io import VideoReader, parse_sampling
 from .types import FaceBox, SampledFrame
 
-__all__ = ["ExtractResult", "ExtractSettings", "Extractor"]
+__all__ = ["ContextSettings", "ExtractResult", "ExtractSettings", "Extractor"]
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +51,7 @@ class ExtractSettings:
     crop: CropSettings = field(default_factory=CropSettings)
     tracking: TrackingSettings = field(default_factory=TrackingSettings)
     max_faces: int = 0  # keep at most this many faces per frame, largest first (0 = all)
+    context: ContextSettings | None = None  # opt-in background windows and frame runs
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "sampling", str(parse_sampling(self.sampling)))
@@ -60,13 +62,16 @@ class ExtractSettings:
         return create_detector(self.detector, **dict(self.detector_options))
 
     def key_dict(self, detector: FaceDetector) -> dict[str, Any]:
-        return {
+        key: dict[str, Any] = {
             "sampling": self.sampling,
             "detector": detector_config(detector),
             "crop": self.crop.to_dict(),
             "tracking": self.tracking.to_dict(),
             "max_faces": self.max_faces,
         }
+        if self.context is not None:  # only when asked: keys of plain extractions stay as they were
+            key["context"] = self.context.to_dict()
+        return key
 
 
 @dataclass
@@ -203,6 +208,7 @@ class Extractor:
         frames: list[dict[str, Any]] = []
         detections: list[list[FaceBox]] = []
         futures: dict[tuple[int, int], Future[FaceCrop]] = {}
+        ctx = ContextCutter(s.context) if s.context is not None else None
         with ExitStack() as stack:
             stack.enter_context(_opencv_threads(1))
             reader = stack.enter_context(VideoReader(path))
@@ -216,7 +222,15 @@ class Extractor:
                     "(truncated or damaged file); sampling those"
                 )
             idx, seg = spec.select(index.timestamps)
-            for frame in _decode_in_background(reader, idx.tolist(), seg.tolist()):
+            sampled = set(idx.tolist())
+            want, want_seg = idx.tolist(), seg.tolist()
+            if ctx is not None:  # the frames after each sampled one, for runs of the context
+                want, want_seg = ctx.frames_to_decode(want, want_seg, len(index))
+            for frame in _decode_in_background(reader, want, want_seg):
+                if ctx is not None:
+                    ctx.follow(frame, writer, pool)
+                if frame.index not in sampled:
+                    continue
                 faces = detector.detect(frame.image)
                 if s.max_faces:
                     faces = faces[: s.max_faces]
@@ -233,6 +247,8 @@ class Extractor:
                     futures[(pos, k)] = pool.submit(
                         _crop_and_write, writer, _tmp_name(pos, k), frame.image, box, s.crop
                     )
+                if ctx is not None:
+                    ctx.anchor(pos, frame, faces, writer, pool)
             crops = {pos_k: future.result() for pos_k, future in futures.items()}
             warnings = list(reader.warnings)
             info = reader.info
@@ -270,8 +286,12 @@ class Extractor:
                         "files": files,
                     }
                 )
+                if ctx is not None:
+                    track_meta[-1]["context"] = ctx.track_meta(track, detections, frames, writer)
             for pos, k in crops:  # faces of tracks dropped by tracking.min_frames
                 writer.remove_crop(_tmp_name(pos, k))
+            if ctx is not None:
+                ctx.remove_unused(writer)
             with_face = len({p for t in tracks for p in t.frames})
             meta = {
                 "status": "ok" if tracks else "no_face",

@@ -137,3 +137,16 @@ def test_engine_ray_without_ray_says_how_to_install(monkeypatch, folder, tmp_pat
     code = main(["extract", str(folder / "real"), "--out", str(tmp_path / "o"), "--engine", "ray"])
     assert code == 2
     assert "pip install 'fakescope[ray]'" in capsys.readouterr().err
+
+
+def test_index_a_partial_known_layout_is_an_error_naming_what_is_missing(tmp_path, capsys):
+    root = tmp_path / "FaceForensics++_C23"
+    for rel_path in ("Deepfakes/000_003.mp4", "Deepfakes/000 (1).mp4", "FaceSwap/003_000.mp4"):
+        (root / rel_path).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel_path).write_bytes(b"")
+    out = tmp_path / "m.parquet"
+    assert main(["datasets", "index", str(root), "--dataset", "ffpp", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "indexes only partly" in err and "no original/ with videos" in err
+    assert "1 file(s) in Deepfakes/ not named <target>_<source>.mp4" in err
+    assert "Deepfakes/000 (1).mp4" in err and not out.exists()

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
 
+from fakescope.datasets import build_manifest
 from fakescope.datasets.base import IndexReport, VideoRecord, create_adapter
 from fakescope.datasets.celebdf import CelebDFv1Adapter, CelebDFv2Adapter
+from fakescope.errors import DatasetError
 
 
 def _touch(root: Path, *paths: str) -> None:
@@ -34,8 +37,6 @@ def celebdf(tmp_path: Path) -> Path:
         "YouTube-real/00002.mp4",
         "Celeb-synthesis/id1_id0_0007.mp4",
         "Celeb-synthesis/id0_id1_0000.mp4",
-        "Celeb-synthesis/id0-id1-0001.mp4",  # name does not parse
-        "Celeb-real/clip.mp4",  # name does not parse
         "notes/stray.mp4",  # outside the subset folders
     )
     (tmp_path / "List_of_testing_videos.txt").write_text(
@@ -116,14 +117,90 @@ def test_test_list_gives_the_split_only(celebdf: Path) -> None:
 
 def test_problems_are_reported_with_counts(celebdf: Path) -> None:
     _, report = _scan("celebdf-v2", celebdf)
-    assert report.counts == {"missing": 1, "unknown_label": 1, "skipped": 4}
+    assert report.counts == {"missing": 1, "unknown_label": 1, "skipped": 2}
     assert report.examples["missing"] == [
         "Celeb-synthesis/id5_id6_0001.mp4 (listed in List_of_testing_videos.txt:4)"
     ]
     assert report.examples["unknown_label"] == ["Celeb-real/id0_0000.mp4: '7'"]
     skipped = " | ".join(report.examples["skipped"])
-    for what in ("id0-id1-0001.mp4", "Celeb-real/clip.mp4", "notes/stray.mp4", ":7"):
+    for what in ("notes/stray.mp4", ":7"):
         assert what in skipped
+
+
+@pytest.mark.parametrize(
+    ("odd", "naming"),
+    [
+        ("Celeb-synthesis/id0-id1-0001.mp4", "id<A>_id<B>_<NNNN>.mp4"),
+        ("Celeb-real/clip.mp4", "id<k>_<NNNN>.mp4"),
+        ("Celeb-real/id0_id1_0000.mp4", "id<k>_<NNNN>.mp4"),  # a fake's name among reals
+    ],
+)
+def test_an_unparseable_name_in_a_subset_folder_is_an_error(
+    celebdf: Path, odd: str, naming: str
+) -> None:
+    _touch(celebdf, odd)
+    with pytest.raises(DatasetError) as err:
+        _scan("celebdf-v2", celebdf)
+    msg = str(err.value)
+    assert "Celeb-DF layout indexes only partly" in msg
+    assert f"1 file(s) in {odd.split('/')[0]}/ not named {naming}" in msg and odd in msg
+
+
+def test_seed002_folders_any_case_with_identity_groups(tmp_path: Path) -> None:
+    """Seed 002's copy: ``Celeb-Real/``, ``Celeb-Fake/`` and an unlabelled ``Testing/``."""
+    _touch(
+        tmp_path,
+        "Celeb-Real/id0_0000.mp4",
+        "Celeb-Real/id16_0003.mp4",
+        "Celeb-Real/id7_0001.mp4",
+        "Celeb-Fake/id0_id16_0000.mp4",
+        "celeb-fake/id7_id9_0001.mp4",  # any case
+        "Testing/aaaa.mp4",
+    )
+    recs, report = _scan("celebdf-v2", tmp_path)
+    assert {p: (r.label, r.method, r.extra["subset"]) for p, r in recs.items()} == {
+        "Celeb-Real/id0_0000.mp4": (0, "original", "Celeb-real"),
+        "Celeb-Real/id16_0003.mp4": (0, "original", "Celeb-real"),
+        "Celeb-Real/id7_0001.mp4": (0, "original", "Celeb-real"),
+        "Celeb-Fake/id0_id16_0000.mp4": (1, "Celeb-synthesis", "Celeb-synthesis"),
+        "celeb-fake/id7_id9_0001.mp4": (1, "Celeb-synthesis", "Celeb-synthesis"),
+    }
+    assert report.counts == {"skipped": 1}
+    assert "Testing/aaaa.mp4" in report.examples["skipped"][0]
+    assert "unlabelled" in report.examples["skipped"][0]
+    table = build_manifest(recs.values())
+    group = dict(zip(table["path"], table["identity_group"]))
+    # the fake joins its target id0 and its donor id16
+    assert group["Celeb-Real/id0_0000.mp4"] == group["Celeb-Real/id16_0003.mp4"]
+    assert group["Celeb-Fake/id0_id16_0000.mp4"] == "celebdf:id0+celebdf:id16"
+    assert group["Celeb-Real/id7_0001.mp4"] == "celebdf:id7+celebdf:id9"
+
+
+def test_the_test_list_applies_to_seed002_folder_names(tmp_path: Path) -> None:
+    """The official list names ``Celeb-synthesis/``: it finds the file in ``Celeb-Fake/``."""
+    _touch(tmp_path, "Celeb-Real/id1_0007.mp4", "Celeb-Fake/id1_id0_0007.mp4")
+    (tmp_path / "List_of_testing_videos.txt").write_text(
+        "1 Celeb-real/id1_0007.mp4\n0 Celeb-synthesis/id1_id0_0007.mp4\n"
+    )
+    recs, report = _scan("celebdf-v2", tmp_path)
+    assert not report
+    assert {r.split for r in recs.values()} == {"test"}
+
+
+@pytest.mark.parametrize(
+    ("present", "missing"),
+    [
+        (
+            ("Celeb-real/id0_0000.mp4", "YouTube-real/00001.mp4"),
+            "Celeb-synthesis/ (or Celeb-Fake/)",
+        ),
+        (("Celeb-Fake/id0_id1_0000.mp4",), "Celeb-real/ (or YouTube-real/)"),
+    ],
+)
+def test_a_missing_label_folder_is_an_error(tmp_path: Path, present, missing) -> None:
+    _touch(tmp_path, *(f"cdf/{p}" for p in present))
+    with pytest.raises(DatasetError, match=rf"no cdf/{re.escape(missing)} with videos"):
+        _scan("celebdf-v2", tmp_path)
 
 
 def test_list_digit_contradicting_the_folder_is_reported(tmp_path: Path) -> None:

@@ -55,3 +55,50 @@ def test_csv_with_groups_splits_and_problems(tmp_path):
         == table.loc[1, "identity_group"]
         != table.loc[2, "identity_group"]
     )
+
+
+def test_ffpp_style_names_keep_their_identity_groups(tmp_path):
+    for rel_path in (
+        "real/123.mp4",
+        "real/456.mp4",
+        "real/789.mp4",
+        "fake/deepfakes/123_456.mp4",
+        "fake/faceswap/456_123.mp4",
+        "real/01__kitchen_pan.mp4",
+        "fake/dfd/01_02__walk__ABCDEFGH.mp4",
+        "real/holiday.mp4",
+        "real/sub/holiday.mp4",
+    ):
+        touch(tmp_path, rel_path)
+    recs = {r.path: r for r in GenericAdapter(dataset="mine").scan(tmp_path, IndexReport())}
+    fake = recs["fake/deepfakes/123_456.mp4"]
+    assert (fake.target_id, fake.source_id, fake.identities) == (
+        "123",
+        "456",
+        ("mine:123", "mine:456"),
+    )
+    assert recs["real/123.mp4"].identities == ("mine:123",)
+    assert recs["fake/dfd/01_02__walk__ABCDEFGH.mp4"].identities == ("mine:01", "mine:02")
+    assert recs["real/holiday.mp4"].target_id is None
+    table = build_manifest(recs.values())
+    group = dict(zip(table["path"], table["identity_group"]))
+    assert group["real/123.mp4"] == group["real/456.mp4"] == group["fake/faceswap/456_123.mp4"]
+    assert group["real/123.mp4"] == "mine:123+mine:456"
+    assert group["real/789.mp4"] == "mine:789"
+    assert group["real/01__kitchen_pan.mp4"] == group["fake/dfd/01_02__walk__ABCDEFGH.mp4"]
+    # names without ids: one group per file, even when two files share a name
+    assert group["real/holiday.mp4"] != group["real/sub/holiday.mp4"]
+
+
+def test_csv_group_column_wins_over_names(tmp_path):
+    for name in ("000", "003", "000_003", "010"):
+        touch(tmp_path, f"v/{name}.mp4")
+    csv = tmp_path / "list.csv"
+    csv.write_text(
+        "path,label,group\nv/000.mp4,0,\nv/003.mp4,0,\nv/000_003.mp4,1,\nv/010.mp4,0,x\n"
+    )
+    recs = {r.path: r for r in GenericAdapter().scan(csv, IndexReport())}
+    table = build_manifest(recs.values())
+    group = dict(zip(table["path"], table["identity_group"]))
+    assert group["v/000.mp4"] == group["v/003.mp4"] == group["v/000_003.mp4"] == "list:000+list:003"
+    assert group["v/010.mp4"] == "list:x" and recs["v/010.mp4"].target_id == "010"

@@ -10,6 +10,7 @@ Layout::
 
     ROOT/v1/ab/abcdef.../meta.json
                         crops/t000_f000123.png
+                        context/t000_f000123_r0.png   (only with ContextSettings)
 """
 
 from __future__ import annotations
@@ -165,10 +166,15 @@ class EntryWriter:
         (tmp / "crops").mkdir(parents=True)
         self._committed = False
 
-    def add_crop(self, name: str, image: np.ndarray) -> None:
-        """Write one RGB crop as PNG (thread-safe: distinct names may be written concurrently)."""
+    def add_crop(self, name: str, image: np.ndarray, folder: str = "crops") -> None:
+        """Write one RGB crop as PNG (thread-safe: distinct names may be written concurrently).
+
+        ``folder`` is a sub-folder of the entry (``crops`` for face crops; other evidence, such
+        as the background windows of ``ContextSettings``, goes beside it)."""
+        if folder != "crops":
+            (self.tmp / folder).mkdir(exist_ok=True)
         ok = cv2.imwrite(
-            str(self.tmp / "crops" / name),
+            str(self.tmp / folder / name),
             cv2.cvtColor(image, cv2.COLOR_RGB2BGR),
             [
                 cv2.IMWRITE_PNG_COMPRESSION,
@@ -180,11 +186,11 @@ class EntryWriter:
         if not ok:
             raise OSError(f"cannot write crop {name} in {self.tmp}")
 
-    def remove_crop(self, name: str) -> None:
-        (self.tmp / "crops" / name).unlink(missing_ok=True)
+    def remove_crop(self, name: str, folder: str = "crops") -> None:
+        (self.tmp / folder / name).unlink(missing_ok=True)
 
-    def rename_crop(self, old: str, new: str) -> None:
-        os.replace(self.tmp / "crops" / old, self.tmp / "crops" / new)
+    def rename_crop(self, old: str, new: str, folder: str = "crops") -> None:
+        os.replace(self.tmp / folder / old, self.tmp / folder / new)
 
     def commit(self, meta: dict[str, Any]) -> CacheEntry:
         meta = {**meta, "key": self.key}

@@ -24,6 +24,10 @@ examples:
   fakescope datasets index ~/data/FaceForensics++ --dataset ffpp --out ffpp.parquet --probe
   fakescope datasets index ~/data/Celeb-DF-v2 --dataset celebdf-v2 --out celebdf.parquet
   fakescope datasets index my_videos/ --dataset generic --out mine.parquet   # real/ and fake/ folders
+  fakescope datasets index /kaggle/input/ff-c23/FaceForensics++_C23 --dataset ffpp --out ff.parquet
+  fakescope datasets index ~/data/celeb-df --dataset celebdf-v2 --out cdf.parquet  # Celeb-Real/, Celeb-Fake/
+  fakescope datasets index ~/drive --dataset dfd --out dfd.parquet --anonymise  # DFD_REAL/, DFD_FAKE/
+      # hashed names; key in dfd.key.json, hash-named links to the videos in dfd.videos/
   fakescope datasets split ffpp.parquet --out ffpp_split.parquet --ratios 0.7,0.15,0.15 --seed 0
   fakescope datasets stats ffpp_split.parquet --out stats/
   fakescope datasets check ffpp.parquet --workers 2 --engine ray
@@ -63,8 +67,10 @@ def register(sub: Any) -> None:
         "index",
         help="read a benchmark folder into a manifest",
         description="Read a benchmark's folders and metadata into a manifest (parquet or CSV). "
-        "Files named by the metadata but absent, unknown labels and unparseable names are "
-        "reported (count and first examples), never dropped silently.",
+        "A known layout (ffpp, celebdf-*, dfd) that indexes only partly (a file in one of its "
+        "folders whose name does not parse, a folder it needs) is an error naming what is "
+        "missing. Files outside the layout, files named by the metadata but absent and unknown "
+        "labels are reported (count and first examples), never dropped silently.",
         epilog=EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -73,6 +79,20 @@ def register(sub: Any) -> None:
     ix.add_argument("--out", required=True, metavar="FILE", help="manifest.parquet or manifest.csv")
     ix.add_argument(
         "--probe", action="store_true", help="also read duration, fps, size, audio of every file"
+    )
+    ix.add_argument(
+        "--anonymise",
+        "--anonymize",
+        action="store_true",
+        help="write keyed hashes (HMAC-SHA256) instead of names, ids and paths; the key stays "
+        "in a separate key file and the videos are read through hash-named links in "
+        "OUT_STEM.videos/ (see fakescope.datasets.anonymise for re-identification)",
+    )
+    ix.add_argument(
+        "--key",
+        metavar="FILE",
+        help="with --anonymise: the key file (default OUT_STEM.key.json beside --out); an "
+        "existing one is reused, so the same key file gives the same hashes",
     )
     add_engine_args(ix)
     add_common(ix)
@@ -180,17 +200,33 @@ def run_index(args: argparse.Namespace) -> int:
     from ..datasets.probe import probe_manifest
 
     setup_logging(args.verbose - args.quiet)
-    table, report, root = index_dataset(args.root, args.dataset)
+    if args.key and not args.anonymise:
+        raise UsageError("--key goes with --anonymise")
+    anonymiser, key_file = None, None
+    if args.anonymise:
+        from ..datasets.anonymise import Anonymiser, key_file_for
+
+        key_file = Path(args.key) if args.key else key_file_for(args.out)
+        anonymiser = Anonymiser.load_or_new(key_file)
+    table, report, root = index_dataset(args.root, args.dataset, anonymiser=anonymiser)
     if not len(table):
         raise UsageError(
             f"no {args.dataset} videos found in {args.root}"
             + (f" ({'; '.join(report.lines())})" if report else "")
         )
+    info: dict[str, Any] = {"dataset": args.dataset, "problems": report.to_dict()}
+    if anonymiser is not None and key_file is not None:
+        from ..datasets.anonymise import links_folder_for
+
+        anonymiser.save(key_file)  # first: every hash written anywhere can be re-identified
+        root = anonymiser.link(Path(root), links_folder_for(args.out))
+        # the examples name files: the manifest keeps the counts only
+        info["problems"] = {k: {"count": v} for k, v in report.counts.items()}
+        info["anonymised"] = {"algorithm": "HMAC-SHA256", "key_file": key_file.name}
     if args.probe:
         engine = _engine(args)
         with progress(len(table), "probe", enabled=not _quiet(args)) as bar:
             table = probe_manifest(Manifest(table, root), engine, progress=bar)
-    info = {"dataset": args.dataset, "problems": report.to_dict()}
     out = write_manifest(table, args.out, root, info)
     result = {
         "manifest": str(out),
@@ -204,6 +240,8 @@ def run_index(args: argparse.Namespace) -> int:
     }
     if args.probe:
         result["unreadable"] = int((table["readable"] == False).sum())  # noqa: E712
+    if key_file is not None:
+        result["key_file"] = str(key_file)
     if args.json:
         print_json(result)
     elif not args.quiet:
@@ -213,6 +251,8 @@ def run_index(args: argparse.Namespace) -> int:
         )
         for line in report.lines():
             print(f"  problem: {line}")
+        if key_file is not None:
+            print(f"  anonymised: key in {key_file} (keep it private; do not share it)")
     return EXIT_OK
 
 

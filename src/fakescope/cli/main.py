@@ -22,6 +22,7 @@ Verbs:
   calibrate fit temperature scaling on a split, write a calibrated checkpoint
   compare   evaluation runs side by side: ablation table, cross-dataset matrix
   study     an ablation study as one command: recipes x data x seeds -> table, figures
+  forensics handcrafted forensic signals per video, tested real vs fake per method
 
 Run 'fakescope VERB --help' for the options and examples of each verb.
 """
@@ -35,7 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"fakescope {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="VERB")
-    from . import datasets, evaluate, extract, scan, study, train
+    from . import datasets, evaluate, extract, forensics, scan, study, train
 
     scan.register(sub)
     extract.register(sub)
@@ -43,6 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.register(sub)
     evaluate.register(sub)
     study.register(sub)
+    forensics.register(sub)
     return parser
 
 

@@ -7,11 +7,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, TypeVar, runtime_checkable
 
-from ..errors import ConfigError
+from ..errors import ConfigError, DatasetError
 
 __all__ = [
     "DatasetAdapter",
     "IndexReport",
+    "LayoutGaps",
     "VideoRecord",
     "create_adapter",
     "list_datasets",
@@ -92,6 +93,56 @@ class IndexReport:
         return bool(self.counts)
 
 
+class LayoutGaps:
+    """What keeps a known layout from indexing fully: a folder the layout needs is absent (or
+    holds no video), or a file in one of its folders does not follow that folder's naming.
+
+    A known layout that indexes only partly is an error, not a warning: ``check()`` raises one
+    ``DatasetError`` naming every gap (counts and the first examples). Files outside the
+    layout's folders, and metadata naming absent files, stay ``IndexReport`` problems.
+    """
+
+    MAX_EXAMPLES = 3
+
+    def __init__(self, layout: str, root: Path) -> None:
+        self.layout = layout
+        self.root = root
+        self.missing_folders: dict[str, str] = {}
+        self.unparsed_files: dict[tuple[str, str], list[str]] = {}
+
+    def missing(self, folder: str, holds: str) -> None:
+        """The layout needs ``folder`` (which holds ``holds``) and it has no video."""
+        self.missing_folders.setdefault(folder, holds)
+
+    def unparsed(self, folder: str, path: str, naming: str) -> None:
+        """``path`` sits in the layout's ``folder`` but its name does not follow ``naming``."""
+        self.unparsed_files.setdefault((folder, naming), []).append(path)
+
+    def __bool__(self) -> bool:
+        return bool(self.missing_folders or self.unparsed_files)
+
+    def message(self) -> str:
+        parts = [f"no {f} with videos ({holds})" for f, holds in self.missing_folders.items()]
+        for (folder, naming), paths in self.unparsed_files.items():
+            shown = ", ".join(paths[: self.MAX_EXAMPLES])
+            more = (
+                f" and {len(paths) - self.MAX_EXAMPLES} more"
+                if len(paths) > self.MAX_EXAMPLES
+                else ""
+            )
+            parts.append(f"{len(paths)} file(s) in {folder}/ not named {naming}: {shown}{more}")
+        return (
+            f"{self.root}: the {self.layout} layout indexes only partly: {'; '.join(parts)}. "
+            "Add what is missing or rename/move the odd files out of the layout's folders "
+            "(or index the folder with --dataset generic)"
+        )
+
+    def check(self) -> None:
+        """Raise ``DatasetError`` when the layout indexed only partly."""
+        if self:
+            raise DatasetError(self.message())
+
+
 @runtime_checkable
 class DatasetAdapter(Protocol):
     """Reads one benchmark's folder layout and metadata into ``VideoRecord``s."""
@@ -118,7 +169,7 @@ def register_dataset(name: str) -> Callable[[F], F]:
 
 
 def _load_builtin() -> None:
-    from . import celebdf, dfdc, fakeavceleb, ffpp, generic  # noqa: F401
+    from . import celebdf, dfd, dfdc, fakeavceleb, ffpp, generic  # noqa: F401
 
 
 def list_datasets() -> list[str]:

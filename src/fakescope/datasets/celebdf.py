@@ -4,24 +4,31 @@ Layout: ``Celeb-real/id<k>_<NNNN>.mp4`` (real), ``YouTube-real/<NNNNN>.mp4`` (re
 and ``Celeb-synthesis/id<A>_id<B>_<NNNN>.mp4`` (fake: target video of ``id<A>``, face of
 ``id<B>``), plus ``List_of_testing_videos.txt`` (``<digit> <folder>/<file>.mp4`` per line, where
 **1 = real, 0 = fake**). The folder is the label; the list only gives the official test split.
-Tolerated variants: the subset folders at any depth, a ``videos/`` folder inside each subset
-(SBI's tree) and the spelling ``Youtube-real``.
+Tolerated variants: the subset folders at any depth and in any case, a ``videos/`` folder inside
+each subset (SBI's tree), the spelling ``Youtube-real`` and seed 002's copy (``Celeb-Real/``,
+``Celeb-Fake/`` for ``Celeb-synthesis/``; its unlabelled ``Testing/`` is reported, not indexed).
+
+Identity: ``id<k>``; a fake carries its target ``id<A>`` and donor ``id<B>``; a YouTube-real
+video has no identity information and is its own group. A file in a subset folder whose name
+does not parse, and a copy without its fake folder or without any real folder, are errors
+(``LayoutGaps``); test-list lines naming absent files are reported (subset copies are common).
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from .base import IndexReport, VideoRecord, iter_files, register_dataset, rel
+from .base import IndexReport, LayoutGaps, VideoRecord, iter_files, register_dataset, rel
+from .names import CELEBDF_FAKE, CELEBDF_FAKE_NAMING, CELEBDF_REAL, CELEBDF_REAL_NAMING
 
 TEST_LIST = "List_of_testing_videos.txt"
-SUBSETS = {s.lower(): s for s in ("Celeb-real", "YouTube-real", "Celeb-synthesis")}
 FAKE_SUBSET = "Celeb-synthesis"
-_REAL = re.compile(r"^(id\d+)_(\d+)$")
-_FAKE = re.compile(r"^(id\d+)_(id\d+)_(\d+)$")
+REAL_SUBSETS = ("Celeb-real", "YouTube-real")
+# folder name (any case) -> canonical subset; Celeb-Fake is seed 002's name for Celeb-synthesis
+SUBSETS = {s.lower(): s for s in (*REAL_SUBSETS, FAKE_SUBSET)} | {"celeb-fake": FAKE_SUBSET}
+UNLABELLED = "testing"  # seed 002's folder of 15 test videos without labels
 _LIST_LABELS = {"1": 0, "0": 1}  # the test list's digit -> our label (1 = real there)
 
 _Key = tuple[str, str, str]  # (folder holding the subset folders, subset, file name)
@@ -82,18 +89,28 @@ class CelebDFAdapter:
 
     def scan(self, root: Path, report: IndexReport) -> Iterator[VideoRecord]:
         listed = _read_test_lists(root, report)
+        gaps = LayoutGaps("Celeb-DF", root)
+        found: dict[str, set[str]] = {}  # folder holding the subset folders -> subsets found
         for path in iter_files(root):
             r = rel(path, root)
-            key = _key(path.relative_to(root).parts)
+            parts = path.relative_to(root).parts
+            key = _key(parts)
             if key is None:
-                report.skipped(r, "not in a Celeb-real/, YouTube-real/ or Celeb-synthesis/ folder")
+                if any(p.lower() == UNLABELLED for p in parts[:-1]):
+                    report.skipped(r, "in an unlabelled Testing/ folder (seed 002): not indexed")
+                else:
+                    report.skipped(
+                        r, "not in a Celeb-real/, YouTube-real/ or Celeb-synthesis/ folder"
+                    )
                 continue
+            found.setdefault(key[0], set()).add(key[1])
             entry = listed.get(key)
             if entry is not None:
                 entry.found = True
             record = self._record(r, key[1], path.stem, "test" if entry else None)
             if record is None:
-                report.skipped(r, f"file name does not follow the {key[1]} naming")
+                naming = CELEBDF_FAKE_NAMING if key[1] == FAKE_SUBSET else CELEBDF_REAL_NAMING
+                gaps.unparsed("/".join(parts[:-1]), r, naming)
                 continue
             if entry is not None:
                 self._check_list_label(entry, record, report)
@@ -101,12 +118,19 @@ class CelebDFAdapter:
         for entry in listed.values():
             if not entry.found:
                 report.missing(entry.path, listed_in=entry.where)
+        for base, subsets in found.items():
+            where = f"{base}/" if base else ""
+            if FAKE_SUBSET not in subsets:
+                gaps.missing(f"{where}Celeb-synthesis/ (or Celeb-Fake/)", "the fake videos")
+            if not subsets & set(REAL_SUBSETS):
+                gaps.missing(f"{where}Celeb-real/ (or YouTube-real/)", "the real videos")
+        gaps.check()
 
     def _record(self, r: str, subset: str, stem: str, split: str | None) -> VideoRecord | None:
         """The record a file's subset folder and name give, or None when the name does not parse."""
         vid = f"{self.name}/{r.rsplit('.', 1)[0]}"
         if subset == FAKE_SUBSET:
-            if not (m := _FAKE.match(stem)):
+            if not (m := CELEBDF_FAKE.match(stem)):
                 return None
             label, method, target, source = 1, FAKE_SUBSET, m[1], m[2]
             identities: tuple[str, ...] = (f"celebdf:{m[1]}", f"celebdf:{m[2]}")
@@ -114,7 +138,7 @@ class CelebDFAdapter:
         elif subset == "YouTube-real":
             label, method, target, source = 0, "original", None, None
             identities, original = (f"celebdf:yt:{stem}",), None
-        elif m := _REAL.match(stem):
+        elif m := CELEBDF_REAL.match(stem):
             label, method, target, source = 0, "original", m[1], None
             identities, original = (f"celebdf:{m[1]}",), None
         else:

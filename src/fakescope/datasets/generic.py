@@ -5,16 +5,21 @@ Folder: videos under a folder named ``real``/``original``/``pristine`` (label 0)
 level below the label folder, when there is one, is taken as the method. CSV: columns
 ``path,label[,group][,split][,method]``; labels 0/1 or real/fake; relative paths are relative to
 the CSV's folder; ``group`` ties videos of one identity together.
+
+Identity: ``group`` when given; else the ids an FF++-style file name carries (``123.mp4`` ->
+123, ``123_456.mp4`` -> 123 and 456, DFD's ``01__scene.mp4`` / ``01_02__scene__ID.mp4`` -> the
+actors), so FF++ material in real/fake folders keeps its identity groups; else the file alone.
 """
 
 from __future__ import annotations
 
 import csv
 from collections.abc import Iterator
-from pathlib import Path
+from pathlib import Path, PurePath
 
 from ..io import VIDEO_EXTENSIONS
 from .base import SPLITS, IndexReport, VideoRecord, iter_files, parse_label, register_dataset, rel
+from .names import ffpp_style_ids
 
 REAL_NAMES = {"real", "original", "originals", "pristine", "genuine", "authentic"}
 FAKE_NAMES = {"fake", "fakes", "manipulated", "synthetic", "deepfake", "deepfakes", "forged"}
@@ -52,9 +57,10 @@ class GenericAdapter:
             found = True
             below = path.relative_to(root).parts[at + 1 : -1]
             method = below[0] if below else ("original" if label == 0 else "unknown")
+            target, source, identities = _name_identities(dataset, r)
             yield VideoRecord(
                 f"{dataset}/{r.rsplit('.', 1)[0]}", r, label, dataset, method,
-                identities=(f"{dataset}:{r}",),
+                target_id=target, source_id=source, identities=identities,
             )  # fmt: skip
         if not found and not report:
             report.skipped(str(root), "no real/ or fake/ folder with videos")
@@ -90,10 +96,21 @@ class GenericAdapter:
                     report.skipped(r, f"unknown split {split!r}")
                     split = None
                 group = get("group")
+                target, source, identities = _name_identities(dataset, r)
                 yield VideoRecord(
                     f"{dataset}/{r.rsplit('.', 1)[0]}", r, label, dataset,
                     get("method") or ("original" if label == 0 else "unknown"),
-                    identities=(f"{dataset}:{group}" if group else f"{dataset}:{r}",),
+                    target_id=target, source_id=source,
+                    identities=(f"{dataset}:{group}",) if group else identities,
                     split=split,
                     extra={"group": group} if group else {},
                 )  # fmt: skip
+
+
+def _name_identities(dataset: str, r: str) -> tuple[str | None, str | None, tuple[str, ...]]:
+    """(target id, source id, identity tokens) from an FF++-style file name, else the file's
+    own token."""
+    ids = ffpp_style_ids(PurePath(r).stem)
+    if ids is None:
+        return None, None, (f"{dataset}:{r}",)
+    return ids.target, ids.source, ids.identities(dataset)

@@ -12,13 +12,16 @@ import json
 import os
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
 from .._atomic import atomic_write_bytes, atomic_write_json
 from ..errors import DatasetError
 from .base import IndexReport, VideoRecord
+
+if TYPE_CHECKING:
+    from .anonymise import Anonymiser
 
 __all__ = [
     "COLUMNS",
@@ -236,12 +239,18 @@ def read_manifest(
 
 
 def index_dataset(
-    root: str | os.PathLike[str], name: str, **options: Any
+    root: str | os.PathLike[str],
+    name: str,
+    *,
+    anonymiser: Anonymiser | None = None,
+    **options: Any,
 ) -> tuple[pd.DataFrame, IndexReport, Path]:
     """Run the adapter ``name`` over ``root``.
 
     Returns the manifest table, the problems met, and the folder its paths are relative to
-    (``root``, or the folder of ``root`` when it is a CSV list).
+    (``root``, or the folder of ``root`` when it is a CSV list). A known layout that indexes
+    only partly raises ``DatasetError``. With ``anonymiser``, names are hashed (see
+    ``fakescope.datasets.anonymise``; link the files with ``anonymiser.link`` before use).
     """
     from .base import create_adapter
 
@@ -250,5 +259,9 @@ def index_dataset(
         raise DatasetError(f"{root}: no such dataset folder")
     adapter = create_adapter(name, **options)
     report = IndexReport()
-    table = build_manifest(adapter.scan(root, report))
-    return table, report, (root.parent if root.is_file() else root)
+    base = root.parent if root.is_file() else root
+    records: Iterable[VideoRecord] = adapter.scan(root, report)
+    if anonymiser is not None:
+        records = (anonymiser.record(r, base) for r in records)
+    table = build_manifest(records)
+    return table, report, base

@@ -1,0 +1,207 @@
+"""The five signals of one video, from its crop-cache entry (cached by entry and settings)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from .._atomic import atomic_write_json
+from ..cache import CacheEntry
+from .signals import (
+    SIGNALS,
+    ForensicSettings,
+    color_wasserstein,
+    flicker_hll,
+    flow_boundary,
+    noise_autocorr,
+    srm_sharpness,
+)
+
+__all__ = [
+    "SIGNALS_VERSION",
+    "SignalJob",
+    "VideoEvidence",
+    "load_evidence",
+    "main_track",
+    "make_signals_job",
+    "video_signals",
+]
+
+SIGNALS_VERSION = 1  # bump when a signal's code changes: cached values are then recomputed
+
+
+def main_track(entry: CacheEntry) -> int | None:
+    """The track the signals describe: the one with most frames (then the largest faces)."""
+    tracks = entry.tracks
+    if not tracks:
+        return None
+
+    def rank(t: dict[str, Any]) -> tuple[int, float]:
+        boxes = np.asarray(t["boxes"], np.float64).reshape(-1, 4)
+        area = float(np.mean((boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])))
+        return len(t["files"]), area
+
+    return max(range(len(tracks)), key=lambda i: rank(tracks[i]))
+
+
+@dataclass
+class VideoEvidence:
+    """What the signals read, resized to ``ForensicSettings.size``."""
+
+    track: int
+    faces: np.ndarray  # (T, S, S, 3) face crops at the sampled frames
+    windows: np.ndarray | None  # (T, S, S, 3) background windows at the sampled frames
+    face_masks: np.ndarray | None  # (T, S, S) bool: the face box in each window
+    valid_masks: np.ndarray | None  # (T, S, S) bool: window pixels inside the video frame
+    runs: list[np.ndarray]  # per sampled frame, (R, S, S, 3) consecutive frames
+    run_boxes: list[list[float]]  # the face box of each run, window pixels
+
+
+def _read(path: Path) -> np.ndarray:
+    bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if bgr is None:
+        raise OSError(f"{path}: cannot read cached image")
+    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+
+
+def _resize(image: np.ndarray, size: int) -> np.ndarray:
+    if image.shape[0] == size and image.shape[1] == size:
+        return image
+    interp = cv2.INTER_AREA if image.shape[0] > size else cv2.INTER_CUBIC
+    return cv2.resize(image, (size, size), interpolation=interp)
+
+
+def load_evidence(entry: CacheEntry, settings: ForensicSettings) -> VideoEvidence | None:
+    """Face crops (and the context, when the entry has it) of the main track; None: no face."""
+    t = main_track(entry)
+    if t is None:
+        return None
+    size = settings.size
+    faces = np.stack([_resize(_read(p), size) for p in entry.crop_paths(t)])
+    track = entry.tracks[t]
+    ctx = track.get("context")
+    if not ctx:
+        return VideoEvidence(t, faces, None, None, None, [], [])
+    video = entry.meta.get("video", {})
+    width, height = int(video.get("width", 0)), int(video.get("height", 0))
+    stored = int(ctx["size"])
+    k = size / stored
+    folder = entry.root / "context"
+    runs = [np.stack([_resize(_read(folder / n), size) for n in names]) for names in ctx["files"]]
+    boxes = [[v * k for v in box] for box in ctx["boxes"]]
+    face_masks = np.zeros((len(runs), size, size), bool)
+    valid = np.ones((len(runs), size, size), bool)
+    centres = np.arange(size) + 0.5
+    for i, ((x0, y0, side), box) in enumerate(zip(ctx["windows"], boxes)):
+        x1, y1 = max(0, round(box[0])), max(0, round(box[1]))
+        face_masks[i, y1 : round(box[3]), x1 : round(box[2])] = True
+        if width and height:  # the window's pixels that lie inside the frame
+            xs = x0 + centres * side / size
+            ys = y0 + centres * side / size
+            valid[i] = ((ys >= 0) & (ys < height))[:, None] & ((xs >= 0) & (xs < width))[None, :]
+    windows = np.stack([run[0] for run in runs])
+    return VideoEvidence(t, faces, windows, face_masks, valid, runs, boxes)
+
+
+def video_signals(entry: CacheEntry, settings: ForensicSettings | None = None) -> dict[str, Any]:
+    """The five signals of one extracted video (NaN where the entry lacks what one needs)."""
+    s = settings or ForensicSettings()
+    ev = load_evidence(entry, s)
+    out: dict[str, Any] = dict.fromkeys(SIGNALS, float("nan"))
+    out.update({"track": None, "frames": 0, "pairs": 0, "notes": []})
+    if ev is None:
+        out["notes"].append("no face")
+        return out
+    out["track"], out["frames"] = ev.track, len(ev.faces)
+    out["flicker_hll"] = flicker_hll(ev.faces, s.wavelet, s.wavelet_mode)
+    out["srm_sharpness"] = srm_sharpness(ev.faces)
+    out["noise_autocorr"] = noise_autocorr(ev.faces, s.blur)
+    if ev.windows is None or ev.face_masks is None:
+        out["notes"].append(
+            "no background windows in the cache entry (extract with ContextSettings): "
+            "color_wasserstein and flow_boundary not computed"
+        )
+        return out
+    out["color_wasserstein"] = color_wasserstein(ev.windows, ev.face_masks, ev.valid_masks, s.bins)
+    out["flow_boundary"] = flow_boundary(ev.runs, ev.run_boxes, s.ring, s.farneback)
+    out["pairs"] = sum(max(0, len(r) - 1) for r in ev.runs)
+    if out["pairs"] == 0:
+        out["notes"].append("no consecutive frames in the cache entry: flow_boundary not computed")
+    return out
+
+
+def _finite_or_none(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+class SignalJob:
+    """Extract one video through the crop cache, then compute (or read back) its signals.
+
+    Built once per worker (``make_signals_job``); returns a row, never raises on bad input.
+    """
+
+    def __init__(self, extract: Any, settings: ForensicSettings, cache_dir: str) -> None:
+        from ..extraction import Extractor
+
+        self.extractor = Extractor(extract, cache_dir)
+        self.settings = settings
+        self.root = Path(cache_dir) / "forensics"
+
+    def _key(self, entry: CacheEntry) -> str:
+        payload = json.dumps(
+            {"entry": entry.key, "settings": self.settings.to_dict(), "v": SIGNALS_VERSION},
+            sort_keys=True,
+        )
+        return hashlib.sha256(payload.encode()).hexdigest()
+
+    def __call__(self, path: str | os.PathLike[str]) -> dict[str, Any]:
+        start = time.perf_counter()
+        result = self.extractor(path)
+        row: dict[str, Any] = {"status": result.status, "error": result.error}
+        row.update(dict.fromkeys(SIGNALS))
+        row.update({"track": None, "frames": 0, "pairs": 0, "notes": [], "cached": False})
+        entry = result.entry
+        if entry is not None and result.status == "no_face":
+            row["error"] = entry.meta.get("reason") or "no face found"
+        if entry is None or result.status != "ok":
+            row["seconds"] = round(time.perf_counter() - start, 3)
+            return row
+        key = self._key(entry)
+        stored = self.root / key[:2] / f"{key}.json"
+        values: dict[str, Any] | None = None
+        if stored.is_file():
+            try:
+                values = json.loads(stored.read_text())
+                row["cached"] = True
+            except (OSError, ValueError):
+                values = None
+        if values is None:
+            try:
+                computed = video_signals(entry, self.settings)
+            except (OSError, ValueError, cv2.error) as exc:
+                msg = " ".join(str(exc).split())
+                row.update(status="failed", error=f"{os.fspath(path)}: signals: {msg}")
+                row["seconds"] = round(time.perf_counter() - start, 3)
+                return row
+            values = {k: _finite_or_none(v) for k, v in computed.items()}
+            stored.parent.mkdir(parents=True, exist_ok=True)
+            atomic_write_json(stored, values)
+        row.update(values)
+        row["seconds"] = round(time.perf_counter() - start, 3)
+        return row
+
+
+def make_signals_job(extract: Any, settings: ForensicSettings, cache_dir: str) -> SignalJob:
+    """Engine factory (``engine.map(make_signals_job, paths, (extract, settings, cache))``)."""
+    return SignalJob(extract, settings, cache_dir)
