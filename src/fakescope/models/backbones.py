@@ -140,6 +140,17 @@ class PartedDetector(nn.Module):
     weights_source: str
     backbone: nn.Module
 
+    def _build_backbone(self, config: ModelConfig, kind: str) -> int:
+        """Check the family, set ``config``, ``backbone`` and ``weights_source``; returns the
+        backbone's feature width."""
+        if config.kind != kind:
+            raise ConfigError(
+                f"model.kind: {type(self).__name__} builds {kind} models, got '{config.kind}'"
+            )
+        self.config = config
+        self.backbone, features, self.weights_source = build_backbone(config)
+        return features
+
     def parts(self) -> dict[str, nn.Module]:
         """The named parts, input side first."""
         return {name: getattr(self, name) for name in self.PART_NAMES}

@@ -21,7 +21,7 @@ from typing import Any
 import torch
 
 from ..errors import ConfigError
-from .backbones import PartedDetector, build_backbone
+from .backbones import PartedDetector
 from .registry import ModelConfig
 from .temporal import (
     ClipHead,
@@ -48,12 +48,7 @@ class ClipDetector(PartedDetector):
 
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
-        if config.kind != "clip":
-            raise ConfigError(f"model.kind: ClipDetector builds clip models, got '{config.kind}'")
-        self.config = config
-        backbone, features, source = build_backbone(config)
-        self.backbone = backbone
-        self.weights_source = source
+        features = self._build_backbone(config, "clip")
         proj_opts, temporal_opts = split_temporal_kwargs(dict(config.temporal_kwargs))
         if not config.proj_dim and proj_opts:
             raise ConfigError("model.temporal_kwargs: proj_* options need model.proj_dim > 0")

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from ..errors import ConfigError
-from .backbones import PartedDetector, build_backbone
+from .backbones import PartedDetector
 from .registry import ModelConfig
 from .temporal import build_head
 
@@ -24,12 +23,7 @@ class FrameDetector(PartedDetector):
 
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
-        if config.kind != "frame":
-            raise ConfigError(f"model.kind: FrameDetector builds frame models, got '{config.kind}'")
-        self.config = config
-        backbone, features, source = build_backbone(config)
-        self.backbone = backbone
-        self.weights_source = source
+        features = self._build_backbone(config, "frame")
         self.head = build_head(features, config.head, config.head_hidden, config.drop_rate)
         if config.freeze_blocks:
             self.freeze(config.freeze_blocks)
