@@ -47,6 +47,7 @@ benchmarks: setup
 	$(PY) benchmarks/extract_speed.py
 	$(PY) benchmarks/index_speed.py
 	$(PY) benchmarks/scan_speed.py
+	$(PY) benchmarks/forensics_speed.py
 	$(PY) benchmarks/accuracy.py
 	$(PY) benchmarks/robustness.py
 	$(PY) benchmarks/train_speed.py
