@@ -20,6 +20,9 @@ setup: $(STAMP)
 $(STAMP): pyproject.toml constraints.txt requirements-nodeps.txt
 	@command -v ffmpeg >/dev/null || { echo "installing ffmpeg (Debian)"; \
 	  (apt-get update -qq && apt-get install -y -qq ffmpeg) >/dev/null || echo "warning: ffmpeg not installed (only some benchmarks need it)"; }
+	@# the service's browser test drives Debian's chromium (Playwright's own download fails offline)
+	@command -v chromium >/dev/null || { echo "installing chromium (Debian, for the browser test)"; \
+	  (apt-get update -qq && apt-get install -y -qq chromium) >/dev/null || echo "warning: chromium not installed (the browser test will skip)"; }
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade "pip>=24"
 	@# torch first, from the pair that lies on this machine's disk (see constraints.txt)

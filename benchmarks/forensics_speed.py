@@ -13,12 +13,13 @@ on the machine hits them alike (median of --repeats):
 - (c) the five signals from the cached entry of (b) (``forensics.video_signals``, as
   ``fakescope forensics`` computes them); also the breakdown: reading the evidence from the
   cache (PNG decode + resize) and each signal alone;
-- (d) flow: dense Farneback flow with seed 003's parameters (pyr_scale 0.5, 3 levels, window
-  15, 3 iterations, poly_n 5, poly_sigma 1.2, grey frames) between the truly consecutive frames
-  that (b) keeps, for every sampled frame's run of the main track, with seed 003's magnitude
-  map (``cartToPolar``, normalised to uint8) and the direction map a flow model would read;
-  reading the runs from the cache is timed apart. The flow CNN-LSTM itself is not built yet:
-  (d) is the input a flow model would need, not a model's cost.
+- (d) flow: the input of seed 003's flow CNN-LSTM (``flow_cnn_lstm``) as the product makes it,
+  ``forensics.flow.entry_flow``: dense Farneback flow with seed 003's parameters (pyr_scale
+  0.5, 3 levels, window 15, 3 iterations, poly_n 5, poly_sigma 1.2, grey frames) between the
+  truly consecutive frames that (b) keeps, for every run of every track, each pair's flow image
+  (magnitude + direction) written as a PNG and its motion-anomaly statistics, into a fresh flow
+  cache; the split table times reading the runs and a bare Farneback + maps pass apart. The
+  network's forward pass is not part of (d).
 
 Each step is timed in wall seconds (one video's latency) and in process CPU seconds (all
 threads: what a batch on busy cores pays); ratios are medians of the per-repeat ratios. Also
@@ -125,6 +126,16 @@ def seed003_flow(runs: list[list[np.ndarray]]) -> int:
     return len(maps)
 
 
+def model_flow(entry: Any, root: Path) -> dict[int, Any]:
+    """The flow model's input through the library, into an empty flow cache (a cold run)."""
+    import shutil
+
+    from fakescope.forensics.flow import FlowSettings, entry_flow
+
+    shutil.rmtree(root, ignore_errors=True)
+    return entry_flow(entry, FlowSettings(), root=root)
+
+
 def load() -> dict[str, float]:
     load1, load5, load15 = os.getloadavg()
     return {"load1": load1, "load5": load5, "load15": load15, "time": time.time()}
@@ -156,8 +167,10 @@ def run_video(
         values = step("signals", partial(video_signals, entry, settings))
         for k, v in signal_parts(entry, settings).items():
             parts.setdefault(k, []).append(v)
+        flows = step("flow", partial(model_flow, entry, work / "flow"))
         runs = step("flow_read", partial(read_runs, entry))
-        pairs = step("flow_farneback", partial(seed003_flow, runs))
+        step("flow_farneback", partial(seed003_flow, runs))
+        pairs = sum(len(f) for f in flows.values())
         facts = {
             "frames": values["frames"],
             "signal_pairs": values["pairs"],
@@ -165,8 +178,6 @@ def run_video(
             "window_px": int(runs[0][0].shape[0]),
             "notes": values["notes"],
         }
-    for d in (wall, cpu):
-        d["flow"] = [r + f for r, f in zip(d["flow_read"], d["flow_farneback"])]
 
     def ratios(d: dict[str, list[float]], num: str, den: str) -> list[float]:
         return [n / a for n, a in zip(d[num], d[den])]  # within one repeat
@@ -219,17 +230,17 @@ def markdown(rows: list[dict[str, Any]], repeats: int, before: dict, after: dict
         f"{FRAMES} sampled frames, default detector, cold crop cache. (a) `fakescope extract`; "
         "(b) the same with the context on (windows of 2x the face box at 224 px, runs of 3 "
         "consecutive frames); (c) the five signals from (b)'s cache entry "
-        "(`forensics.video_signals`); (d) seed 003's Farneback flow (+ magnitude/direction "
-        "maps) between the consecutive frames (b) keeps, reading them from the cache included.",
-        "",
-        "**The flow CNN-LSTM (`flow_cnn_lstm`) is not built yet**: (d) is the flow a flow "
-        "model would need as input, not the cost of a model.",
+        "(`forensics.video_signals`); (d) the flow CNN-LSTM's input (`forensics.flow.entry_flow`: "
+        "seed 003's Farneback flow between the consecutive frames (b) keeps, flow images "
+        "written as PNG and per-pair motion anomaly, into a cold flow cache; the network's "
+        "forward pass is not part of it).",
         "",
         "Two views of the same run. *Wall*: one video's latency. *CPU*: process CPU seconds "
-        "(all threads), what a batch on busy cores pays. Extraction decodes on two threads, the "
-        "signals and the flow run on one: on an idle machine the wall ratio is the higher one, "
-        "and contention from other jobs pushes it down towards the CPU ratio (it flatters the "
-        "signals), so read the wall verdict with the load of its repeats (last table).",
+        "(all threads), what a batch on busy cores pays. Extraction decodes on two threads; the "
+        "Farneback runs of the signals and of (d) go through up to OpenCV's thread count (2 "
+        "here; `cv2.setNumThreads(1)` keeps them serial, same values). Contention from other "
+        "jobs pushes the wall ratio towards the CPU ratio, so read the wall verdict with the "
+        "load of its repeats (last table).",
         "",
         "| video | flow pairs | (a) extract (s) | (b) extract + context (s) | context extra (s) "
         "| (c) signals (s) | (c)/(a) wall | ≤ 1x | (c)/(a) CPU | ≤ 1x "
@@ -264,16 +275,19 @@ def markdown(rows: list[dict[str, Any]], repeats: int, before: dict, after: dict
         lines.append(f"| {r['video']} | " + " | ".join(f"{p[n]:.3f}" for n in names) + " |")
     lines += [
         "",
-        "Flow (d) split: reading the runs from the cache / Farneback + maps (seconds):",
+        "Flow beside (d) (seconds): reading the runs from the cache and a bare Farneback + "
+        "magnitude/direction pass over them (no PNG written), each on one thread, and "
+        "(d) itself:",
         "",
-        "| video | read | Farneback + maps | per pair (ms) |",
-        "|---|---|---|---|",
+        "| video | read | Farneback + maps | per pair (ms) | (d) | (d) per pair (ms) |",
+        "|---|---|---|---|---|---|",
     ]
     for r in rows:
         s = r["seconds"]
-        per_pair = 1000 * s["flow_farneback"] / max(1, r["flow_pairs"])
+        n = max(1, r["flow_pairs"])
         lines.append(
-            f"| {r['video']} | {s['flow_read']:.3f} | {s['flow_farneback']:.3f} | {per_pair:.1f} |"
+            f"| {r['video']} | {s['flow_read']:.3f} | {s['flow_farneback']:.3f} | "
+            f"{1000 * s['flow_farneback'] / n:.1f} | {s['flow']:.3f} | {1000 * s['flow'] / n:.1f} |"
         )
     lines += [
         "",

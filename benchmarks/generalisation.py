@@ -36,12 +36,13 @@ CANDIDATES = ROOT / "configs" / "generalisation" / "candidates.yaml"
 NAME = "generalisation"
 
 
-def crops_for(manifest: Path, out: Path) -> Path:
-    """``fakescope extract`` over the manifest (32 frames a video, resumable)."""
+def crops_for(manifest: Path, out: Path, context: bool = False) -> Path:
+    """``fakescope extract`` over the manifest (32 frames a video, resumable); ``context``
+    also keeps the background windows and frame runs that signals models read."""
     cli = str(Path(sys.executable).with_name("fakescope"))
     subprocess.run(
         [cli, "extract", str(manifest), "--out", str(out), "--frames", "32", "--workers", "2",
-         "-q"], check=False,
+         "-q", *(["--context"] if context else [])], check=False,
     )  # fmt: skip
     return out
 
@@ -51,6 +52,26 @@ def load_results() -> dict[str, Any]:
 
     path = RESULTS / f"{NAME}.json"
     return json.loads(path.read_text()) if path.is_file() else {"candidates": {}}
+
+
+def save_result(name: str, result: dict[str, Any], screening: dict[str, Any]) -> dict[str, Any]:
+    """Merge one candidate into the results files. Re-read under a lock at write time, so runs
+    of different candidates at the same time keep each other's entries."""
+    import fcntl
+
+    from fakescope._atomic import atomic_write_json, atomic_write_text, relative_paths
+
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    with open(RESULTS / f".{NAME}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        data = load_results()
+        data["screening"] = screening
+        data["candidates"][name] = result
+        data["machine"] = machine()
+        data = relative_paths(data, ROOT)
+        atomic_write_json(RESULTS / f"{NAME}.json", data, indent=2)
+        atomic_write_text(RESULTS / f"{NAME}.md", markdown(data))
+    return data
 
 
 def markdown(data: dict[str, Any]) -> str:
@@ -120,11 +141,11 @@ def main() -> int:
     run = ROOT / args.run
     manifest = default_manifest(run)
     crops = crops_for(manifest, run / "crops")
-    data = load_results()
-    data["screening"] = spec.get("screening", {})
     for name in names:
         c = spec["candidates"][name]
         m = manifest
+        context = bool(c.get("context"))  # a signals model: crops with context windows
+        c_crops = crops_for(manifest, run / "crops-context", context=True) if context else crops
         overrides = {**spec.get("screening", {}), **c.get("set", {})}
         config = load_train_config(
             str(ROOT / c["config"]),
@@ -132,12 +153,13 @@ def main() -> int:
                 f"{k}={yaml.safe_dump(v, default_flow_style=True).strip()}"
                 for k, v in overrides.items()
             ]
-            + [f"data.manifest={m}", f"data.crops={crops}"],
+            + [f"data.manifest={m}", f"data.crops={c_crops}"],
         )
         started = time.perf_counter()
         result = run_logo(
             config, str(m), ROOT / args.out / name, name=name, description=c.get("description"),
-            n_boot=args.bootstrap, cache_dir=str(crops / "cache"), progress=print,
+            n_boot=args.bootstrap, cache_dir=str(c_crops / "cache"),
+            baseline_cache=str(crops / "cache"), progress=print,
         )  # fmt: skip
         secs = [
             r.get("train_seconds") for r in result["per_generator"].values() if "skipped" not in r
@@ -146,14 +168,7 @@ def main() -> int:
         result["train_minutes"] = float(np.nansum([s or 0.0 for s in secs]) / 60.0)
         result["wall_minutes"] = (time.perf_counter() - started) / 60.0
         result["overrides"] = overrides
-        data["candidates"][name] = result
-        data["machine"] = machine()
-        from fakescope._atomic import atomic_write_json, atomic_write_text, relative_paths
-
-        RESULTS.mkdir(parents=True, exist_ok=True)
-        data = relative_paths(data, ROOT)
-        atomic_write_json(RESULTS / f"{NAME}.json", data, indent=2)
-        atomic_write_text(RESULTS / f"{NAME}.md", markdown(data))
+        save_result(name, result, spec.get("screening", {}))
         print(f"{name}: LOGO mean AUC {result['mean'].get('detector', {}).get('auc')}")
     print((RESULTS / f"{NAME}.md").read_text())
     return 0

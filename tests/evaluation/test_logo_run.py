@@ -81,6 +81,12 @@ def test_logo_trains_per_fold_scores_held_out_fakes_and_resumes(data, tmp_path):
         gens[g]["train_seconds"] for g in gens
     ]
     assert [p["detector"] for p in again["predictions"]] == [p["detector"] for p in preds]
+    # a fold whose training was cut off (best/ written, the run not finished) is not taken
+    # for a finished one: it resumes from its last state
+    (next((out / "models").glob("*/logo-done"))).unlink()
+    assert _logo(data, out) == 0
+    third = json.loads((out / "logo.json").read_text())
+    assert sorted(third["per_generator"][g]["reused_model"] for g in gens) == [False, True]
 
 
 def test_logo_needs_a_recipe(data, tmp_path, capsys):

@@ -111,3 +111,23 @@ def test_video_signals_from_a_cache_entry(face_clip, tmp_path):
     assert all(np.isfinite(partial[s]) for s in SIGNALS[:3])
     assert np.isnan(partial["color_wasserstein"]) and np.isnan(partial["flow_boundary"])
     assert "ContextSettings" in partial["notes"][0]
+
+
+def test_signals_are_computed_once_per_entry_and_settings(face_clip, tmp_path):
+    from fakescope.forensics.signals import ForensicSettings
+    from fakescope.forensics.video import cached_signals
+
+    settings = ExtractSettings(sampling="uniform:8", context=ContextSettings())
+    entry = Extractor(settings, tmp_path / "c")(face_clip).entry
+    first, cached = cached_signals(entry)
+    assert not cached and first["track"] == 0
+    again, cached = cached_signals(entry)
+    assert cached and again == first
+    assert first["flicker_hll"] == pytest.approx(video_signals(entry)["flicker_hll"])
+    # other signal settings are another file, computed afresh
+    _other, cached = cached_signals(entry, ForensicSettings(bins=16))
+    assert not cached and len(list((entry.root / "signals").glob("*.json"))) == 2
+    # a damaged file is recomputed, not an error
+    for f in (entry.root / "signals").glob("*.json"):
+        f.write_text("{not json")
+    assert cached_signals(entry) == (first, False)

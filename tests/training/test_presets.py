@@ -22,8 +22,9 @@ SEED002 = CONFIGS / "seed002"
 
 
 def _yaml_files() -> list[Path]:
-    # study files (study*.yaml) are `fakescope study` specs, not training recipes
-    return sorted(p for p in CONFIGS.rglob("*.yaml") if not p.name.startswith("study"))
+    # study files (study*.yaml) are `fakescope study` specs and tune files (tune*.yaml)
+    # `fakescope tune` search spaces (tests/tune), not training recipes
+    return sorted(p for p in CONFIGS.rglob("*.yaml") if not p.name.startswith(("study", "tune")))
 
 
 def _recipes(path: Path) -> list[tuple[str, list[str]]]:

@@ -234,3 +234,36 @@ def test_bad_recipes_name_the_key(overrides, message):
 
     with pytest.raises(ConfigError, match=message):
         train(load_train_config(None, overrides))
+
+
+def test_each_epoch_goes_to_tensorboard_when_it_is_installed(prepared, monkeypatch):
+    """The ``log.csv`` row's numbers become scalars at the epoch's step; the writer is closed
+    (a stand-in writer: the tensorboard package is an optional install)."""
+    from fakescope.training import trainer
+
+    calls: list[tuple[str, float, int]] = []
+    closed: list[Path] = []
+
+    class Writer:
+        def __init__(self, folder: Path) -> None:
+            self.folder = folder
+
+        def add_scalar(self, key: str, value: float, step: int) -> None:
+            calls.append((key, value, step))
+
+        def flush(self) -> None:
+            pass
+
+        def close(self) -> None:
+            closed.append(self.folder)
+
+    monkeypatch.setattr(trainer, "_tensorboard", lambda run: Writer(run / "tensorboard"))
+    args = recipe(prepared, name="tb", **{"train.epochs": "2", "model.input_size": "64"})
+    assert main(["train", str(_empty_yaml(prepared)), *args, "-q"]) == 0
+    with open(prepared / "runs" / "tb" / "log.csv") as fh:
+        rows = list(csv.DictReader(fh))
+    for step, row in enumerate(rows, 1):
+        logged = {k: v for k, v, s in calls if s == step}
+        assert {"train_loss", "val_loss", "val_auc", "lr"} <= set(logged)
+        assert logged["train_loss"] == pytest.approx(float(row["train_loss"]))
+    assert closed == [prepared / "runs" / "tb" / "tensorboard"]

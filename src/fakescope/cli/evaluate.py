@@ -33,7 +33,8 @@ at the card's threshold and at the EER threshold, ECE, Brier, 95% bootstrap inte
 videos, breakdowns per dataset, method and compression, ECE and Brier before and after the
 card's temperature, a cross-dataset table with the gap to in-domain AUC when the card names its
 training benchmarks), summary.md, predictions.csv, frames.csv, roc/pr/reliability/histogram
-PNGs and failures.png (the most confident mistakes). --robustness adds the same video-level
+PNGs and failures.png (the most confident mistakes); a signals model adds shap_summary.png
+(each feature's SHAP contributions over the videos). --robustness adds the same video-level
 metrics after JPEG re-compression of the crops and H.264 re-encoding / downscaling of the
 videos (re-encoded copies are kept in CACHE/perturbed/, so a rerun resumes).
 """
@@ -287,7 +288,7 @@ def run_calibrate(args: argparse.Namespace) -> int:
     import shutil
 
     from .._atomic import atomic_write_json
-    from ..models.checkpoint import _resolve
+    from ..models.checkpoint import _resolve, estimator_files
 
     out = Path(args.out)
     run = _score(args, out)
@@ -295,9 +296,8 @@ def run_calibrate(args: argparse.Namespace) -> int:
     fit = _fit_video(args, run) if args.level == "video" else _fit_frame(run)
     src = _resolve(args.model)
     out.mkdir(parents=True, exist_ok=True)
-    shutil.copy2(src / "model.safetensors", out / "model.safetensors")
-    if (src / "model.onnx").is_file():
-        shutil.copy2(src / "model.onnx", out / "model.onnx")
+    for path in estimator_files(src):  # weights, ONNX export or a signals estimator
+        shutil.copy2(path, out / path.name)
     card.temperature = float(fit.get("temperature", 1.0))
     card.calibration = fit.get("calibration")
     if "threshold" in fit:

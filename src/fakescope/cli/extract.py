@@ -34,6 +34,8 @@ examples:
   fakescope extract list.csv --out faces/ --sampling fps:5 --detector dlib
   fakescope extract clips/ --out faces/ --detector-opt max_side=0   # small faces: full resolution
   fakescope extract manifest.parquet --out faces/ --engine ray --ray-address auto
+  fakescope extract manifest.parquet --out faces/ --frames 16 --context   # for a signals model
+  fakescope extract manifest.parquet --out faces/ --frames 38 --context-run 9   # a flow model
 
 Inputs are video files, folders (searched recursively for video extensions, any case),
 manifests written by 'fakescope datasets' (.parquet) or CSV files with a 'path' column. Crops go to a content-addressed cache (default OUT/cache, or
@@ -78,6 +80,19 @@ def register(sub: Any) -> None:
     f.add_argument(
         "--max-faces", type=int, default=0, metavar="K", help="largest K faces per frame"
     )
+    f.add_argument(
+        "--context",
+        action="store_true",
+        help="also keep a background window around each face and runs of consecutive frames "
+        "(what the forensic signals and a signals model need; part of the cache key)",
+    )
+    f.add_argument(
+        "--context-run",
+        type=int,
+        metavar="R",
+        help="runs of R consecutive frames from each sampled frame (implies --context; default "
+        "3; a flow model's frame pairs come from them, e.g. seed 003's preset: 9)",
+    )
     r = p.add_argument_group("run")
     r.add_argument(
         "--cache", metavar="DIR", help="crop cache folder (default $FAKESCOPE_CACHE or OUT/cache)"
@@ -105,9 +120,20 @@ def settings_from_args(args: argparse.Namespace) -> Any:
             detector_options=tuple(sorted(options.items())),
             crop=crop,
             max_faces=args.max_faces,
+            context=_context(args),
         )
     except ConfigError as exc:
         raise UsageError(str(exc)) from None
+
+
+def _context(args: argparse.Namespace) -> Any:
+    """``ContextSettings`` from ``--context`` / ``--context-run``, or None."""
+    from ..extraction import ContextSettings
+
+    run = getattr(args, "context_run", None)
+    if run is not None:
+        return ContextSettings(run=run)
+    return ContextSettings() if getattr(args, "context", False) else None
 
 
 def make_job(
@@ -185,6 +211,7 @@ def run(args: argparse.Namespace) -> int:
             "detector_options": dict(settings.detector_options),
             "crop": settings.crop.to_dict(),
             "max_faces": settings.max_faces,
+            "context": settings.context.to_dict() if settings.context else None,
         },
         "cache": str(Path(cache_dir).resolve()),
         "seconds": round(time.perf_counter() - started, 3),

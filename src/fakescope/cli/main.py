@@ -23,6 +23,8 @@ Verbs:
   compare   evaluation runs side by side: ablation table, cross-dataset matrix
   study     an ablation study as one command: recipes x data x seeds -> table, figures
   forensics handcrafted forensic signals per video, tested real vs fake per method
+  serve     the REST service: upload videos, queue scans, read results and reports
+  tune      hyper-parameter search over a recipe (Optuna): pruning, resume, parallel trials
 
 Run 'fakescope VERB --help' for the options and examples of each verb.
 """
@@ -36,7 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"fakescope {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="VERB")
-    from . import datasets, evaluate, extract, forensics, scan, study, train
+    from . import datasets, evaluate, extract, forensics, scan, serve, study, train, tune
 
     scan.register(sub)
     extract.register(sub)
@@ -45,6 +47,8 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.register(sub)
     study.register(sub)
     forensics.register(sub)
+    serve.register(sub)
+    tune.register(sub)
     return parser
 
 

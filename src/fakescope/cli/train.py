@@ -19,6 +19,10 @@ The config names a manifest with splits (fakescope datasets split) and the outpu
 values). The run folder (out/name) gets config.yaml (resolved), log.csv, tensorboard/ when
 installed, last.pt (to resume) and best/ (the checkpoint with the best validation AUC:
 model.safetensors + card.json, loadable with fakescope.load_detector).
+
+A signals model (model.name: signals_gbm) is fitted once on the forensic signals of the train
+split; its crops must come from 'fakescope extract --context'. best/ then holds card.json and
+the fitted classifier (model.skops, or model.joblib without skops: only load trusted ones).
 """
 
 

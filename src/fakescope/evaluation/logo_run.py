@@ -33,19 +33,26 @@ log = logging.getLogger(__name__)
 def _train_fold(
     config: Any, fold_manifest_path: Path, run_dir: Path, fold: Fold
 ) -> tuple[Path, bool]:
-    """Train the recipe on one fold; (best checkpoint, whether an existing one was reused)."""
+    """Train the recipe on one fold; (best checkpoint, whether an existing one was reused).
+
+    A fold's model is reused only when its training finished (``RUN/logo-done``): ``best/``
+    exists from the first good epoch on, so an interrupted training resumes from its last
+    state instead of passing for a finished one."""
     import copy
 
     from ..training.trainer import train
 
-    best = run_dir / fold.key / "best"
-    if (best / "card.json").is_file():
+    run = run_dir / fold.key
+    best, done = run / "best", run / "logo-done"
+    if done.is_file() and (best / "card.json").is_file():
         return best, True
     cfg = copy.deepcopy(config)
     cfg.data.manifest = str(fold_manifest_path)
     cfg.data.train_split, cfg.data.val_split = "train", "val"
     cfg.out, cfg.name = str(run_dir), fold.key
-    return train(cfg), False
+    best = train(cfg, resume=(run / "last.pt").is_file())
+    atomic_write_text(done, "trained\n")
+    return best, False
 
 
 def _training_seconds(best: Path) -> float | None:
@@ -68,13 +75,16 @@ def run_logo(
     n_boot: int = 1000,
     engine: Any = None,
     cache_dir: str | None = None,
+    baseline_cache: str | None = None,
     name: str | None = None,
     description: str | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
     """Run the protocol for a training recipe (a ``TrainConfig``); writes ``OUT/logo.json``
     and ``OUT/logo.md`` and returns the result. Folds whose trained model exists are reused,
-    so an interrupted run resumes."""
+    so an interrupted run resumes. ``baseline_cache``: the crop cache the shortcut baselines
+    extract into (default ``cache_dir``; candidates whose extraction differs, e.g. with context
+    windows, share the baselines' plain crops this way)."""
     from ..datasets import read_manifest
     from ..engines import create_engine
     from ..inference.video_calibration import VideoCalibrator, choose_threshold
@@ -141,7 +151,7 @@ def run_logo(
             )
         )  # fmt: skip
     if baselines:
-        _add_baselines(results, folds, table, paths, labels, out, cache, say)
+        _add_baselines(results, folds, table, paths, labels, out, baseline_cache or cache, say)
     summary = summarise_folds(folds, results, source_pairs(table), n_boot)
     result = {
         "name": name or "recipe",

@@ -68,11 +68,15 @@ def score_row(
 
 
 def scores_to_dict(s: Any) -> dict[str, Any]:
-    """``VideoScores`` -> plain lists (what workers send back and predictions keep)."""
-    return {
+    """``VideoScores`` -> plain lists (what workers send back and predictions keep); signals
+    models add the video's feature values and SHAP contributions."""
+    out = {
         "track": s.track.tolist(), "frame": s.frame.tolist(), "index": s.index.tolist(),
         "timestamp": s.timestamp.tolist(), "logit": s.logit.tolist(), "files": s.files,
     }  # fmt: skip
+    if getattr(s, "signals", None) is not None:
+        out["signals"] = {k: v for k, v in s.signals.items() if k != "training"}
+    return out
 
 
 def score_videos(
@@ -223,7 +227,8 @@ def evaluate_table(
     atomic_write_bytes(out / "frames.csv", frames.to_csv(index=False).encode())
     ok = pred[pred["probability"].notna()]
     metrics: dict[str, Any] = {
-        "model": {"name": card.name, "temperature": t, "aggregation": card.aggregation, "threshold": card.threshold,
+        "model": {"name": card.name, "family": (card.model or {}).get("kind", "frame"), "temperature": t,
+                  "aggregation": card.aggregation, "threshold": card.threshold,
                   "train_datasets": train_datasets(card)},
         "videos": {"total": len(pred), "scored": len(ok), "no_face": int((pred["status"] == "no_face").sum()),
                    "failed": int((pred["status"] == "failed").sum())},
@@ -242,6 +247,8 @@ def evaluate_table(
         metrics["robustness"] = robustness
     atomic_write_json(out / "metrics.json", metrics, indent=2)
     _plots(y, p, out)
+    if (card.model or {}).get("kind") == "signals":
+        shap_summary_plot(ok, scored, paths_by_id(table, paths), out)
     _failure_gallery(ok, scored, paths_by_id(table, paths), card, out)
     atomic_write_text(out / "summary.md", summary_markdown(metrics))
     return metrics
@@ -460,6 +467,44 @@ def _plots(y: np.ndarray, p: np.ndarray, out: Path) -> None:
     save(fig, "hist.png")
 
 
+def shap_summary_plot(
+    ok: pd.DataFrame, scored: dict[str, Any], path_of: dict[str, str], out: Path
+) -> Path | None:
+    """Signals models: SHAP's summary (beeswarm) of the scored videos' contributions to the
+    logit, as ``shap_summary.png``; None when no video carries them."""
+    rows = [scored.get(path_of[v], {}).get("scores", {}).get("signals") for v in ok["video_id"]]
+    rows = [r for r in rows if r]
+    if not rows:
+        return None
+    try:
+        import shap
+    except ImportError:
+        from ..errors import MissingDependencyError
+
+        raise MissingDependencyError("shap", "forensics", "the SHAP summary plot") from None
+    import io
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = list(rows[0]["shap"])
+    values = np.array([[r["shap"][k] for k in names] for r in rows], np.float64)
+    x = np.array(
+        [[np.nan if r["values"][k] is None else r["values"][k] for k in names] for r in rows],
+        np.float64,
+    )
+    shap.summary_plot(values, x, feature_names=names, show=False, plot_size=(7, 4))
+    fig = plt.gcf()
+    fig.axes[0].set_title(f"SHAP contributions to the logit ({len(rows)} videos; > 0: fake)")
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    atomic_write_bytes(out / "shap_summary.png", buf.getvalue())
+    return out / "shap_summary.png"
+
+
 def _failure_gallery(
     ok: pd.DataFrame,
     scored: dict[str, Any],
@@ -559,7 +604,12 @@ def summary_markdown(metrics: dict[str, Any]) -> str:
     lines += _cross_dataset_markdown(metrics.get("cross_dataset"))
     if metrics.get("robustness"):
         lines += ["## Robustness", "", *robustness_markdown(metrics["robustness"])]
-    lines += ["", "Plots: roc.png, pr.png, reliability.png, hist.png; mistakes: failures.png.", ""]
+    extra = ", shap_summary.png" if metrics["model"].get("family") == "signals" else ""
+    lines += [
+        "",
+        f"Plots: roc.png, pr.png, reliability.png, hist.png{extra}; mistakes: failures.png.",
+        "",
+    ]
     return "\n".join(lines)
 
 

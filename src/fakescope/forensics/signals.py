@@ -37,7 +37,9 @@ resized to ``ForensicSettings.size`` (224, the seed's ``img_size``).
 from __future__ import annotations
 
 import itertools
+import os
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -191,27 +193,23 @@ def flow_boundary(
     ``runs``: per sampled time, (R, H, W, 3) uint8 consecutive frames cut at one window;
     ``boxes``: the face box (x1, y1, x2, y2) of each run in window pixels.
     """
-    pyr, levels, win, iters, poly_n, poly_sigma, flags = farneback
-    discs = []
+    from .flow import boundary_masks, run_flows  # the one Farneback path (seed 003's flow too)
+
+    todo = []
     for run, box in zip(runs, boxes):
         if len(run) < 2:
             continue
-        h, w = run.shape[1:3]
-        x1, y1 = max(0, round(box[0])), max(0, round(box[1]))
-        x2, y2 = min(w, round(box[2])), min(h, round(box[3]))
-        if x2 - x1 <= 2 * ring or y2 - y1 <= 2 * ring:
-            continue  # no interior left inside the band
-        band = np.zeros((h, w), bool)
-        band[y1:y2, x1:x2] = True
-        inner = np.zeros((h, w), bool)
-        inner[y1 + ring : y2 - ring, x1 + ring : x2 - ring] = True
-        band &= ~inner
-        grays = [cv2.cvtColor(f, cv2.COLOR_RGB2GRAY) for f in run]
-        for g0, g1 in itertools.pairwise(grays):
-            start = np.zeros((h, w, 2), np.float32)  # not read: flags carry no USE_INITIAL_FLOW
-            flow = cv2.calcOpticalFlowFarneback(
-                g0, g1, start, pyr, levels, win, iters, poly_n, poly_sigma, flags
-            )
+        masks = boundary_masks(run.shape[1:3], box, ring)
+        if masks is not None:  # else no interior is left inside the band
+            todo.append((run, masks))
+    # Farneback releases the GIL: the runs' flows on up to OpenCV's thread count
+    # (cv2.setNumThreads(1) keeps it serial), in order, so the value does not depend on it
+    threads = max(1, min(len(todo), cv2.getNumThreads(), os.cpu_count() or 1, 4))
+    with ThreadPoolExecutor(threads) as pool:
+        flows = list(pool.map(lambda item: run_flows(item[0], farneback), todo))
+    discs = []
+    for (_run, (band, inner)), run_flow in zip(todo, flows):
+        for flow in run_flow:
             mag = np.sqrt(flow[..., 0] ** 2 + flow[..., 1] ** 2)
             discs.append(abs(float(mag[band].mean()) - float(mag[inner].mean())))
     return float(np.mean(discs)) if discs else float("nan")

@@ -145,6 +145,26 @@ def _finite_or_none(value: Any) -> Any:
     return value
 
 
+def cached_signals(
+    entry: CacheEntry, settings: ForensicSettings | None = None
+) -> tuple[dict[str, Any], bool]:
+    """``video_signals`` read back from, or written to, the entry's own folder (keyed by the
+    settings and ``SIGNALS_VERSION``; NaN stored as None); (values, whether they were cached).
+    ``fakescope forensics``, training and scoring a signals model share these files."""
+    s = settings or ForensicSettings()
+    payload = json.dumps({"settings": s.to_dict(), "v": SIGNALS_VERSION}, sort_keys=True)
+    stored = entry.root / "signals" / f"{hashlib.sha256(payload.encode()).hexdigest()[:24]}.json"
+    if stored.is_file():
+        try:
+            return json.loads(stored.read_text()), True
+        except (OSError, ValueError):
+            pass  # a damaged file is recomputed
+    values = {k: _finite_or_none(v) for k, v in video_signals(entry, s).items()}
+    stored.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(stored, values)
+    return values, False
+
+
 class SignalJob:
     """Extract one video through the crop cache, then compute (or read back) its signals.
 
@@ -156,14 +176,6 @@ class SignalJob:
 
         self.extractor = Extractor(extract, cache_dir)
         self.settings = settings
-        self.root = Path(cache_dir) / "forensics"
-
-    def _key(self, entry: CacheEntry) -> str:
-        payload = json.dumps(
-            {"entry": entry.key, "settings": self.settings.to_dict(), "v": SIGNALS_VERSION},
-            sort_keys=True,
-        )
-        return hashlib.sha256(payload.encode()).hexdigest()
 
     def __call__(self, path: str | os.PathLike[str]) -> dict[str, Any]:
         start = time.perf_counter()
@@ -177,26 +189,13 @@ class SignalJob:
         if entry is None or result.status != "ok":
             row["seconds"] = round(time.perf_counter() - start, 3)
             return row
-        key = self._key(entry)
-        stored = self.root / key[:2] / f"{key}.json"
-        values: dict[str, Any] | None = None
-        if stored.is_file():
-            try:
-                values = json.loads(stored.read_text())
-                row["cached"] = True
-            except (OSError, ValueError):
-                values = None
-        if values is None:
-            try:
-                computed = video_signals(entry, self.settings)
-            except (OSError, ValueError, cv2.error) as exc:
-                msg = " ".join(str(exc).split())
-                row.update(status="failed", error=f"{os.fspath(path)}: signals: {msg}")
-                row["seconds"] = round(time.perf_counter() - start, 3)
-                return row
-            values = {k: _finite_or_none(v) for k, v in computed.items()}
-            stored.parent.mkdir(parents=True, exist_ok=True)
-            atomic_write_json(stored, values)
+        try:
+            values, row["cached"] = cached_signals(entry, self.settings)
+        except (OSError, ValueError, cv2.error) as exc:
+            msg = " ".join(str(exc).split())
+            row.update(status="failed", error=f"{os.fspath(path)}: signals: {msg}")
+            row["seconds"] = round(time.perf_counter() - start, 3)
+            return row
         row.update(values)
         row["seconds"] = round(time.perf_counter() - start, 3)
         return row

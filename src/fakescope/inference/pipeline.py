@@ -36,15 +36,25 @@ AGGREGATIONS = ("mean_of_max", "topk", "max_track")
 
 
 def extract_settings_for(card: Any, frames: int | None = None) -> Any:
-    """The extraction settings a checkpoint was made for (crop geometry, detector, frames)."""
-    from ..extraction import ExtractSettings
+    """The extraction settings a checkpoint was made for (crop geometry, detector, frames; a
+    signals card also turns on the context windows and frame runs its signals read, and a
+    flow card the runs of consecutive frames its flow is computed on)."""
+    from ..extraction import ContextSettings, ExtractSettings
     from ..faces import CropSettings
 
     crop = card.crop
+    context = None
+    signals = getattr(card, "signals", None)
+    if signals is not None or (card.model or {}).get("kind") == "signals":
+        context = ContextSettings(**((signals or {}).get("context") or {}))
+    flow = getattr(card, "flow", None)
+    if flow is not None or (card.model or {}).get("inputs") == "flow":  # seed 003: frame runs
+        context = ContextSettings(**((flow or {}).get("context") or {}))
     return ExtractSettings(
         sampling=f"uniform:{frames or card.frames_per_video}",
         detector=crop.get("detector", "yunet"),
         crop=CropSettings(margin=float(crop.get("margin", 1.3)), size=int(crop.get("size", 256))),
+        context=context,
     )
 
 
@@ -64,6 +74,12 @@ class VideoScores:
     clips: list[dict[str, Any]] = field(default_factory=list)
     inconsistency: np.ndarray | None = None  # per face (identity-consistency head), or None
     reason: str | None = None  # why nothing was scored (no track long enough for a clip model)
+    # signals models: the video's feature values, SHAP contributions, base value, missing
+    # features and the training distribution (``SignalsDetector.describe``)
+    signals: dict[str, Any] | None = None
+    # flow models (seed 003): per frame pair of each track, the motion anomaly and the flow
+    # image files (``inference.flow.score_flow``)
+    motion: dict[str, Any] | None = None
 
     def __len__(self) -> int:
         return len(self.logit)
@@ -83,7 +99,14 @@ def score_entry(
     """Run ``detector`` on every cached crop of the entry's tracks (first ``max_tracks`` if > 0);
     ``transform`` changes each track's (T, H, W, 3) crops first (robustness tests)."""
     tracks = entry.tracks[:max_tracks] if max_tracks else entry.tracks
-    if getattr(detector, "family", "frame") == "clip":
+    family = getattr(detector, "family", "frame")
+    if family == "signals":
+        return _score_signals(entry, detector, transform)
+    if family == "clip" and detector.config.inputs == "flow":  # seed 003: flow image pairs
+        from .flow import score_flow
+
+        return score_flow(entry, tracks, detector, max(1, batch_size // 8), transform)
+    if family == "clip":
         return _score_clips(entry, tracks, detector, transform, max(1, batch_size // 8))
     cols: dict[str, list[Any]] = {
         "track": [],
@@ -180,6 +203,36 @@ def _score_clips(
         cols["files"], clips,
         np.concatenate([c for c in curves if c is not None]) if have_curves else None,
         reason,
+    )  # fmt: skip
+
+
+def _score_signals(
+    entry: CacheEntry, detector: Any, transform: Callable[[np.ndarray], np.ndarray] | None
+) -> VideoScores:
+    """Signals models: one logit for the whole video, given to every face of its main track
+    (so aggregation, calibration and the verdict are shared code), with the signal values
+    and their SHAP contributions."""
+    if transform is not None:
+        from ..errors import ModelError
+
+        raise ModelError(
+            f"{detector.card.name} is a signals model: crop perturbations do not apply (it "
+            "reads the cache entry's windows and frame runs); perturb the videos instead"
+        )
+    described = detector.describe(entry)
+    if described is None:
+        empty = np.zeros(0, np.int64)
+        return VideoScores(
+            empty, empty, empty, np.zeros(0), np.zeros(0),
+            reason="no face track to compute the forensic signals on",
+        )  # fmt: skip
+    t = entry.tracks[described["track"]]
+    n = len(t["frames"])
+    return VideoScores(
+        np.full(n, int(t["track_id"]), np.int64), np.asarray(t["frames"], np.int64),
+        np.asarray(t["frame_indices"], np.int64), np.asarray(t["timestamps"], np.float64),
+        np.full(n, described["logit"], np.float64),
+        [str(p) for p in entry.crop_paths(t["track_id"])], signals=described,
     )  # fmt: skip
 
 

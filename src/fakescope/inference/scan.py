@@ -53,6 +53,12 @@ class ScanResult:
     settings: dict[str, Any] = field(default_factory=dict)
     timing: dict[str, float] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+    # signals models: the video's feature values, SHAP contributions (logit units, positive
+    # -> fake), base value, missing features and the training distribution; else None
+    signals: dict[str, Any] | None = None
+    # flow models (seed 003): per frame pair of each track, its time, motion anomaly, flow
+    # magnitude and logit (``inference.flow``); else None
+    motion: dict[str, Any] | None = None
     schema_version: str = SCHEMA_VERSION
     fakescope: str = __version__
     faces: Any = field(default=None, repr=False)  # VideoScores, for reports; not serialised
@@ -60,6 +66,10 @@ class ScanResult:
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data.pop("faces")
+        if data["signals"] is None:  # only signals models have it
+            data.pop("signals")
+        if data["motion"] is None:  # only flow models have it
+            data.pop("motion")
         return data
 
 
@@ -131,10 +141,13 @@ class Scanner:
     def _shape(self) -> dict[str, Any]:
         """The detector's family and, for clip models, its clip length and stride."""
         config = getattr(self.detector, "config", None)
+        if config is not None and config.kind == "signals":
+            return {"family": "signals", "features": list(getattr(self.detector, "features", []))}
         if config is None or config.kind != "clip":
             return {"family": "frame"}
+        inputs = {"inputs": "flow"} if config.inputs == "flow" else {}  # seed 003: frame pairs
         return {"family": "clip", "frames_per_clip": int(config.frames_per_clip),
-                "stride": int(config.stride), "padding": config.padding}  # fmt: skip
+                "stride": int(config.stride), "padding": config.padding, **inputs}  # fmt: skip
 
     def extract(self, path: str | os.PathLike[str]) -> ExtractResult:
         """Stage 1: sampled frames, faces and crops through the cache."""
@@ -165,7 +178,7 @@ class Scanner:
             scores = score_entry(extracted.entry, self.detector)
         except (FakescopeError, OSError) as exc:
             return ScanResult(spath, "failed", error=f"{spath}: {exc}", video=video, **base)
-        if not len(scores):  # a clip model and no track long enough
+        if not len(scores):  # a clip model and no track long enough, a signals model no track
             return ScanResult(
                 spath, "no_face", reason=scores.reason or "no face found", video=video,
                 warnings=list(extracted.warnings), timing={"extract_s": t_extract, "total_s": t_extract}, **base,
@@ -204,13 +217,33 @@ class Scanner:
             }
             for f in agg["frames"]
         ]
+        warnings = list(extracted.warnings)
+        if scores.signals is not None and scores.signals["missing"]:
+            warnings.append(
+                f"signals not computed for this video: {', '.join(scores.signals['missing'])} "
+                "(the classifier treats them as missing values)"
+            )
         return ScanResult(
             spath, "ok", probability=prob, verdict="fake" if prob >= card.threshold else "real",
-            tracks=tracks, timeline=timeline, clips=clips, video=video, warnings=list(extracted.warnings),
+            tracks=tracks, timeline=timeline, clips=clips, video=video, warnings=warnings,
+            signals=scores.signals, motion=_motion_json(scores.motion),
             timing={"extract_s": t_extract, "score_s": t_score,
                     "total_s": round(t_extract + t_score, 3), "cached": extracted.cached},
             faces=scores, **base,
         )  # fmt: skip
+
+
+def _motion_json(motion: dict[str, Any] | None) -> dict[str, Any] | None:
+    """A flow model's per-pair motion, without the local flow image paths."""
+    if motion is None:
+        return None
+    tracks = [
+        {"track_id": t["track_id"],
+         "pairs": [{k: v for k, v in p.items() if k not in ("file", "window")}
+                   for p in t["pairs"]]}
+        for t in motion["tracks"]
+    ]  # fmt: skip
+    return {**motion, "tracks": tracks}
 
 
 def _face_prob(scores: VideoScores, agg: dict[str, Any], track: int, index: int) -> float | None:

@@ -7,7 +7,9 @@ A checkpoint is a folder::
                         video, aggregation, calibration temperature and threshold, training data
                         and recipe, metrics, fakescope version
 
-``load_detector(name_or_path)`` needs nothing else.
+``load_detector(name_or_path)`` needs nothing else. A ``signals`` checkpoint (``models.signals``)
+holds a fitted scikit-learn estimator (``model.skops`` or ``model.joblib``) instead of
+``model.safetensors``; its card's ``signals`` section says which file and format.
 """
 
 from __future__ import annotations
@@ -53,6 +55,10 @@ class ModelCard:
     temperature: float = 1.0
     threshold: float = 0.5
     calibration: dict[str, Any] | None = None  # video-level map (VideoCalibrator.to_dict)
+    # signals family: features, context/signal settings, training distribution, estimator file
+    signals: dict[str, Any] | None = None
+    # flow inputs (seed 003): Farneback settings and the extraction's context (runs of frames)
+    flow: dict[str, Any] | None = None
     training: dict[str, Any] = field(default_factory=dict)
     metrics: dict[str, Any] = field(default_factory=dict)
     version: str = __version__
@@ -170,12 +176,34 @@ def _resolve(name_or_path: str | os.PathLike[str]) -> Path:
     path = Path(text)
     if path.is_file() and path.name in ("card.json", "model.safetensors"):
         path = path.parent
-    if not (path / "card.json").is_file() or not (path / "model.safetensors").is_file():
+    if not (path / "card.json").is_file() or not (
+        (path / "model.safetensors").is_file() or _signals_file(path) is not None
+    ):
         raise ModelError(
             f"{text}: not a checkpoint (a folder with card.json and model.safetensors) "
             f"nor a shipped model ({', '.join(SHIPPED)})"
         )
     return path
+
+
+def _signals_file(folder: Path) -> Path | None:
+    """The estimator file a signals card names, when the card is one and the file exists."""
+    import json
+
+    try:
+        data = json.loads((folder / "card.json").read_text())
+        name = data["signals"]["estimator"]["file"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    path = folder / str(name)
+    return path if path.is_file() else None
+
+
+def estimator_files(folder: str | os.PathLike[str]) -> list[Path]:
+    """The files of a checkpoint besides its card (weights, ONNX export, signals estimator)."""
+    folder = Path(folder)
+    names = [folder / "model.safetensors", folder / "model.onnx", _signals_file(folder)]
+    return [p for p in names if p is not None and p.is_file()]
 
 
 def read_card(name_or_path: str | os.PathLike[str]) -> ModelCard:
@@ -207,6 +235,12 @@ def load_checkpoint(
         config = card.model_config
     except (ValueError, TypeError) as exc:
         raise ModelError(f"{folder / 'card.json'}: invalid model card ({exc})") from None
+    if config.kind == "signals":  # a fitted scikit-learn estimator, not a network
+        from .signals import load_estimator
+
+        return load_estimator(folder, card.signals or {}), card
+    if not (folder / "model.safetensors").is_file():
+        raise ModelError(f"{folder}: no model.safetensors for the card's {config.kind} model")
     # the weights come from the checkpoint: never fetch pretrained ones again
     model = create_model(config, pretrained="none", freeze_blocks=0)
     try:
@@ -384,6 +418,10 @@ def load_detector(
     """``fakescope.load_detector("default")`` or a checkpoint folder -> ``Detector``
     (``onnx=False`` keeps PyTorch on a CPU even when the checkpoint carries ONNX)."""
     folder = _resolve(name_or_path)
+    if read_card(folder).model_config.kind == "signals":
+        from .signals import load_signals
+
+        return load_signals(folder, read_card(folder), device)
     onnx_path = folder / "model.onnx" if onnx else None
     if device == "cpu" and onnx_path is not None and onnx_path.is_file() and _has_onnxruntime():
         card = read_card(folder)

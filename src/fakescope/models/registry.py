@@ -16,17 +16,20 @@ __all__ = ["ModelConfig", "create_model", "get_config", "list_models", "register
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
-FAMILIES = ("frame", "clip")
+FAMILIES = ("frame", "clip", "signals")
 TEMPORAL = ("gru", "lstm", "mean", "ssm")
+INPUTS = ("crops", "flow")
 
 
 @dataclass(frozen=True)
 class ModelConfig:
     """Everything needed to build a detector and feed it.
 
-    ``kind`` is the family: ``frame`` (one crop -> one logit) or ``clip`` (``frames_per_clip``
-    consecutive crops of one face track -> one logit, optionally one per frame). ``backbone``
-    is a timm model name (the per-frame encoder of a clip model).
+    ``kind`` is the family: ``frame`` (one crop -> one logit), ``clip`` (``frames_per_clip``
+    consecutive crops of one face track -> one logit, optionally one per frame) or ``signals``
+    (a video's handcrafted forensic signals -> one logit, ``models.signals``). ``backbone``
+    is a timm model name (the per-frame encoder of a clip model); for ``signals``, the
+    classifier (``hist_gradient_boosting``) with its hyper-parameters in ``backbone_kwargs``.
     ``pretrained``: ``none``, ``imagenet`` (offline weights from a pip package where one ships
     them, else the timm hub), ``hub`` (the weights timm's tag names, e.g. DINOv2's LVD-142M),
     a local file, a URL or ``hf-hub:ORG/NAME``.
@@ -38,6 +41,10 @@ class ModelConfig:
     projection before it (0 = none); ``identity_head`` adds STF-Mamba's identity-consistency
     statistics. ``head`` is ``linear`` or ``mlp`` (seed 000: Dropout, Linear ``head_hidden``,
     GELU, Dropout(p/2), Linear) for either family.
+
+    ``inputs`` is the evidence a network reads: ``crops`` (face crops) or, for clip models,
+    ``flow`` (seed 003: flow images of consecutive frame pairs, ``forensics.flow``; the
+    extraction then keeps runs of consecutive frames, and a clip is ``frames_per_clip`` pairs).
     """
 
     name: str
@@ -59,6 +66,7 @@ class ModelConfig:
     identity_head: bool = False
     head: str = "linear"
     head_hidden: int = 256
+    inputs: str = "crops"
 
     @property
     def family(self) -> str:
@@ -92,6 +100,11 @@ class ModelConfig:
             raise ConfigError(
                 "model: frames_per_clip, temporal and identity_head belong to clip models "
                 "(kind: clip)"
+            )
+        if self.inputs not in INPUTS or (self.inputs == "flow" and self.kind != "clip"):
+            raise ConfigError(
+                f"model.inputs: '{self.inputs}' for a {self.kind} model; choose from "
+                f"{', '.join(INPUTS)} (flow: clip models only)"
             )
         if self.clip_stride < 0:
             raise ConfigError("model.clip_stride must be >= 0")
@@ -163,10 +176,15 @@ def get_config(name: str, **overrides: Any) -> ModelConfig:
 
 
 def create_model(name: str | ModelConfig, **overrides: Any) -> Any:
-    """Build the network for a registered name (or a ``ModelConfig``), with overrides."""
+    """Build the network for a registered name (or a ``ModelConfig``), with overrides (a
+    ``signals`` entry builds its unfitted scikit-learn classifier)."""
     config = name if isinstance(name, ModelConfig) else get_config(name, **overrides)
     if isinstance(name, ModelConfig) and overrides:
         config = replace(config, **overrides)
+    if config.kind == "signals":  # not a network: an unfitted scikit-learn classifier
+        from .signals import build_estimator
+
+        return build_estimator(config)
     if config.kind == "clip":
         from .clip import ClipDetector
 

@@ -1,7 +1,8 @@
 """The registered detectors.
 
 Frame family: one backbone + a binary head on one face crop. Clip family: a per-frame backbone,
-a projection, a module over time and a head on T crops of one face track. Every entry defaults
+a projection, a module over time and a head on T crops of one face track. Signals family: a
+gradient-boosted classifier on a video's handcrafted forensic signals. Every entry defaults
 to ``pretrained="none"`` except where the weights ship in a pip package (usable offline);
 training recipes choose ``imagenet`` or ``hub``.
 """
@@ -203,3 +204,34 @@ def stf_mamba_lite0() -> ModelConfig:
     return _stf_mamba(
         "stf_mamba_lite0", "tf_efficientnet_lite0", mean=HALF, std=HALF, pretrained="imagenet"
     )
+
+
+@register_model
+def signals_gbm() -> ModelConfig:
+    """Seed 000's five forensic signals + per-video statistics -> gradient-boosted trees
+    (scikit-learn's HistGradientBoostingClassifier; NaN signals are handled natively)."""
+    return ModelConfig(
+        "signals_gbm", kind="signals", backbone="hist_gradient_boosting", drop_rate=0.0,
+        backbone_kwargs={
+            "max_iter": 200, "learning_rate": 0.05, "max_leaf_nodes": 15, "min_samples_leaf": 5,
+            "l2_regularization": 1.0, "early_stopping": False, "random_state": 0,
+        },
+    )  # fmt: skip
+
+
+# ── seed 003 (optical flow -> CNN -> LSTM) ───────────────────────────────────
+
+
+@register_model
+def flow_cnn_lstm() -> ModelConfig:
+    # seed 003: flow images of consecutive frame pairs (inputs="flow", forensics.flow; 224 px =
+    # the context window, no resampling) -> a small CNN from scratch (seed 002's SimpleCNN
+    # blocks, 16-32-64-128) -> Linear 128 + LayerNorm + GELU -> LSTM 1 x 128 -> last step ->
+    # Dropout 0.3 -> 1; 304 pairs per clip (the seed's 305 frames). The seed plans a pretrained
+    # ResNet/EfficientNet and an LSTM of no stated size and never trains them: sizes are ours
+    return ModelConfig(
+        "flow_cnn_lstm", kind="clip", backbone="fakescope_simple_cnn", input_size=224,
+        mean=HALF, std=HALF, drop_rate=0.3, frames_per_clip=304, inputs="flow",
+        backbone_kwargs={"widths": [16, 32, 64, 128]}, proj_dim=128, temporal="lstm",
+        temporal_kwargs={"hidden": 128, "layers": 1, "bidirectional": False, "readout": "last"},
+    )  # fmt: skip

@@ -145,6 +145,10 @@ def run_study(
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
+    if not report_only:
+        from ..tracking import write_environment
+
+        write_environment(out)  # versions, git commit, device of the last run (docs/tracking.md)
     say = progress or (lambda msg: log.info("%s", msg))
     states = grid_status(study, out)
     if not report_only:

@@ -99,6 +99,7 @@ class TrainConfig:
     augment: dict[str, Any] = field(default_factory=dict)  # AugmentConfig fields
     sbi_config: dict[str, Any] = field(default_factory=dict)  # SBIConfig fields
     phases: list[dict[str, Any]] = field(default_factory=list)  # PhaseConfig fields, in order
+    flow: dict[str, Any] = field(default_factory=dict)  # FlowSettings fields (flow models)
 
     def phase_list(self) -> list[PhaseConfig]:
         """The recipe's phases; without ``phases:``, one phase of ``train.epochs`` (with the
@@ -251,6 +252,10 @@ def _validate(c: TrainConfig) -> None:
     for ok, message in checks:
         if not ok:
             raise ConfigError(f"config: {message}")
+    if c.flow:
+        from ..forensics.flow import FlowSettings
+
+        FlowSettings.from_dict(c.flow)  # a bad flow setting fails at load, naming the key
     phases = c.phase_list()
     if not phases or sum(p.epochs for p in phases) < 1:
         raise ConfigError("config: the phases must train for at least one epoch")

@@ -257,6 +257,25 @@ def track_windows(n: int, clip_frames: int, stride: int) -> list[tuple[list[int]
     return [(list(range(s, s + clip_frames)), False) for s in starts]
 
 
+def video_clips(
+    per_track: list[list[str]], label: int, video_id: str, clip_frames: int, clips_per_video: int
+) -> list[ClipSample]:
+    """Up to ``clips_per_video`` clips of one video, spread evenly over the windows (stride 1)
+    of its tracks' time-ordered files (crops, or flow images); a track shorter than
+    ``clip_frames`` gives one padded clip."""
+    windows = [
+        ClipSample(tuple(files[k] for k in positions), label, video_id, padded,
+                   min(len(files), clip_frames))
+        for files in per_track
+        for positions, padded in track_windows(len(files), clip_frames, 1)
+    ]  # fmt: skip
+    if not windows:
+        return []
+    n = min(clips_per_video, len(windows))
+    picks = np.unique(np.linspace(0, len(windows) - 1, n).round().astype(int))
+    return [windows[k] for k in picks]
+
+
 def load_clips(
     manifest_path: str,
     crops_dir: str,
@@ -282,24 +301,12 @@ def load_clips(
     found = 0
     for vid, label, entry in _entries(manifest_path, crops_dir, split, labels, max_videos, seed):
         found += 1
-        windows: list[ClipSample] = []
-        for track in entry.tracks[:tracks]:
-            files = [str(entry.root / "crops" / f) for f in track["files"]]
-            if len(files) < shortest:  # too little time in it (scans skip it too)
-                continue
-            for positions, padded in track_windows(len(files), clip_frames, 1):
-                windows.append(
-                    ClipSample(
-                        tuple(files[k] for k in positions), int(label), str(vid), padded,
-                        min(len(files), clip_frames),
-                    )
-                )  # fmt: skip
-        if not windows:
-            continue
-        picks = np.unique(
-            np.linspace(0, len(windows) - 1, min(clips_per_video, len(windows))).round().astype(int)
-        )
-        clips += [windows[k] for k in picks]
+        per_track = [
+            [str(entry.root / "crops" / f) for f in t["files"]] for t in entry.tracks[:tracks]
+        ]
+        # a track with too little time in it is skipped (scans skip it too)
+        per_track = [files for files in per_track if len(files) >= shortest]
+        clips += video_clips(per_track, int(label), str(vid), clip_frames, clips_per_video)
     if not clips:
         raise DatasetError(
             f"no clips for split '{split}' ({found} videos extracted): run "

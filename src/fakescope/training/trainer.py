@@ -15,6 +15,7 @@ import logging
 import os
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -116,18 +117,34 @@ class _Dist:
         return self.rank == 0
 
 
-def train(config: TrainConfig, *, resume: bool = False, progress: bool = False) -> Path:
-    """Train a detector (frame or clip family); returns the best checkpoint's folder
+def train(
+    config: TrainConfig,
+    *,
+    resume: bool = False,
+    progress: bool = False,
+    on_epoch: Callable[[int, dict[str, Any]], bool] | None = None,
+) -> Path:
+    """Train a detector (frame or clip family; a signals model is fitted by
+    ``training.signals.train_signals``); returns the best checkpoint's folder
     (``RUN/best``).
 
     A recipe runs as ``phases`` (``TrainConfig.phase_list``): each phase freezes its parts and
     gets a new optimiser and schedule. Without ``phases:`` the run is one optimiser and one
     schedule across all epochs, with the backbone frozen for ``freeze_backbone_epochs``.
+
+    ``on_epoch(epoch, row)`` is called after each epoch with its ``log.csv`` row (1-based
+    epoch); when it returns True the run stops there, cleanly (``fakescope tune``'s pruning).
     """
+    from ..models.registry import get_config
+
+    model_cfg = get_config(**config.model)
+    if model_cfg.kind == "signals":  # one fit of a classifier on forensic signals, no epochs
+        from .signals import train_signals
+
+        return train_signals(config, model_cfg)
     import torch
 
     from ..models import create_model
-    from ..models.registry import get_config
 
     device = _device(config.train.device)
     if device == "cpu":
@@ -138,6 +155,8 @@ def train(config: TrainConfig, *, resume: bool = False, progress: bool = False) 
         torch.cuda.set_device(device)
     if dist.enabled and config.train.cache_features:
         raise ConfigError("train.cache_features: not supported with torchrun (one process only)")
+    if dist.enabled and on_epoch is not None:
+        raise ConfigError("an epoch callback (fakescope tune) is not supported with torchrun")
     _seed_everything(config.train.seed, device.split(":")[0])
     run = config.run_dir
     if dist.main:
@@ -145,8 +164,10 @@ def train(config: TrainConfig, *, resume: bool = False, progress: bool = False) 
         import yaml
 
         atomic_write_text(run / "config.yaml", yaml.safe_dump(config.to_dict(), sort_keys=False))
+        from ..tracking import write_environment
 
-    model_cfg = get_config(**config.model)
+        write_environment(run)  # package versions, git commit, device (docs/tracking.md)
+
     data = _Data(config, model_cfg, dist, run)
     model = create_model(model_cfg).to(device)
     for phase in config.phase_list():  # a bad part name fails before any training
@@ -161,9 +182,14 @@ def train(config: TrainConfig, *, resume: bool = False, progress: bool = False) 
             model, device_ids=[device] if device.startswith("cuda") else None
         )
     loop = _Loop(config, model, net, data, device, dist, channels_last, progress)
+    loop.on_epoch = on_epoch
     if resume:
         loop.restore(run / "last.pt")
-    loop.run()
+    try:
+        loop.run()
+    finally:
+        if loop.writer:
+            loop.writer.close()
     if dist.enabled:  # every rank returns after rank 0 has written the log and checkpoints
         import torch.distributed
 
@@ -197,15 +223,27 @@ class _Data:
         if self.clip:
 
             def clips(split: str, labels: tuple[int, ...]) -> list[Any]:
+                if model_cfg.inputs == "flow":  # seed 003: flow images of consecutive frames
+                    from ..forensics.flow import FlowSettings
+                    from .flow import load_flow_clips
+
+                    return load_flow_clips(
+                        d.manifest, d.crops, split, clip_frames=model_cfg.frames_per_clip,
+                        clips_per_video=d.clips_per_video, tracks=d.tracks, labels=labels,
+                        max_videos=d.max_videos, seed=config.train.seed,
+                        settings=FlowSettings.from_dict(config.flow),
+                    )  # fmt: skip
                 return load_clips(
                     d.manifest, d.crops, split, clip_frames=model_cfg.frames_per_clip,
                     clips_per_video=d.clips_per_video, tracks=d.tracks, labels=labels,
                     max_videos=d.max_videos, seed=config.train.seed,
                 )  # fmt: skip
 
+            # image augmentations would corrupt flow maps (a flip must also negate dx): none
             self.train_set = ClipDataset(
-                clips(d.train_split, train_labels), augment=augment, **common
-            )
+                clips(d.train_split, train_labels),
+                augment=augment if model_cfg.inputs == "crops" else None, **common,
+            )  # fmt: skip
             self.val_set = ClipDataset(clips(d.val_split, (0, 1)), **common)
         else:
 
@@ -286,6 +324,7 @@ class _Loop:
         self.config, self.model, self.net, self.data = config, model, net, data
         self.device, self.dist, self.channels_last = device, dist, channels_last
         self.progress = progress and dist.main
+        self.writer: Any = None  # TensorBoard SummaryWriter, False when not installed
         self.phases = config.phase_list()
         self.legacy = not config.phases  # one optimiser/schedule/stopper for the whole run
         labels = data.train_set.labels()
@@ -305,6 +344,7 @@ class _Loop:
         self.resumed: dict[str, Any] | None = None
         self.trainable: dict[str, int] = {}
         self.run_dir = config.run_dir
+        self.on_epoch: Callable[[int, dict[str, Any]], bool] | None = None
 
     def _stopper(self) -> EarlyStopping:
         t = self.config.train
@@ -497,6 +537,9 @@ class _Loop:
             }
             if self.dist.main:
                 self._record(row, improved, epoch, optimizer, plateau, k)
+            if self.on_epoch is not None and self.on_epoch(epoch + 1, row):
+                log.info("stopped after epoch %d by the epoch callback", epoch + 1)
+                break
 
     def _selected(self, val: dict[str, float]) -> float:
         select = self.config.train.select
@@ -542,6 +585,13 @@ class _Loop:
         from ..models import ModelCard, save_checkpoint
 
         _append_csv(self.run_dir / "log.csv", row)
+        if self.writer is None:  # TensorBoard when installed (optional), opened on first use
+            self.writer = _tensorboard(self.run_dir) or False
+        if self.writer:
+            for key, value in row.items():
+                if isinstance(value, (int, float)) and not isinstance(value, bool):
+                    self.writer.add_scalar(key, value, epoch + 1)
+            self.writer.flush()
         log.info("epoch %d: %s", epoch + 1, row)
         if improved:
             config, d = self.config, self.config.data
@@ -572,6 +622,11 @@ class _Loop:
                          "val_acc": row["val_acc"], "train_acc": row["train_acc"],
                          "selected_on": config.train.select},
             )  # fmt: skip
+            if self.model.config.inputs == "flow":  # what scans must extract and compute
+                from ..forensics.flow import FlowSettings
+                from .flow import flow_card
+
+                card.flow = flow_card(d.crops, FlowSettings.from_dict(config.flow))
             save_checkpoint(self.run_dir / "best", self.model, card, onnx=True)
         torch.save(
             {"model": self.model.state_dict(), "optimizer": optimizer.state_dict(),
