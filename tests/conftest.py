@@ -7,6 +7,12 @@ from collections.abc import Callable, Sequence
 from fractions import Fraction
 from pathlib import Path
 
+# Tests never touch the network: the hubs' offline switches are read when huggingface_hub is
+# first imported, so set them before anything imports it (a test that sets them later would
+# otherwise wait for connection timeouts, about a minute each here)
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
 import av
 import cv2
 import numpy as np
@@ -125,3 +131,15 @@ def samples() -> Path:
     if not (SAMPLES / "labels.csv").is_file():
         pytest.skip(f"sample videos not found in {SAMPLES} (set FAKESCOPE_SHARED_DATA)")
     return SAMPLES
+
+
+@pytest.fixture
+def offline_hub(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The Hugging Face hub switched off for one test, even where huggingface_hub was imported
+    before the environment said so (its switch is read at import)."""
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    try:
+        import huggingface_hub.constants as hub_constants
+    except ImportError:
+        return
+    monkeypatch.setattr(hub_constants, "HF_HUB_OFFLINE", True)

@@ -170,8 +170,7 @@ def test_offline_mobilenet_matches_torchvision():
     assert torch.allclose(a, b, atol=1e-4)
 
 
-def test_unreachable_hub_weights_give_a_clear_error(monkeypatch):
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+def test_unreachable_hub_weights_give_a_clear_error(offline_hub):
     with pytest.raises(ModelError, match="pretrained=PATH"):
         create_model("resnet18", pretrained="imagenet")
     with pytest.raises(ModelError, match="not 'none', 'imagenet'"):

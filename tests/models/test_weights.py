@@ -110,7 +110,7 @@ def test_fit_pos_embed_resamples_only_what_differs():
     small.load_state_dict(fitted)  # fits: no size mismatch
 
 
-def test_hub_weights_name_their_true_source(monkeypatch):
+def test_hub_weights_name_their_true_source(offline_hub):
     from fakescope.errors import ModelError
     from fakescope.models.weights import hub_source_name
 
@@ -118,7 +118,6 @@ def test_hub_weights_name_their_true_source(monkeypatch):
         "LVD-142M (timm vit_base_patch14_dinov2.lvd142m)"
     )
     assert hub_source_name("efficientnet_b0").startswith("ImageNet-1k (timm efficientnet_b0.")
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     tiny = {"img_size": 56, "depth": 1, "embed_dim": 32, "num_heads": 2}
     for source in ("hub", "imagenet"):  # DINOv2 has no ImageNet weights: never say so
         with pytest.raises(ModelError, match=r"LVD-142M \(timm vit_base_patch14_dinov2") as err:
