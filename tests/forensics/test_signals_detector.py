@@ -125,6 +125,7 @@ def test_training_separates_flicker_and_writes_a_card(trained):
     assert card["metrics"]["val_auc"] == 1.0
     assert card["training"]["data"]["train_videos"] == 10
     assert card["training"]["hyper_parameters"]["max_iter"] == 30
+    assert (trained["best"].parent / "environment.json").is_file()
     detector = load_detector(trained["best"])
     assert isinstance(detector, SignalsDetector) and detector.family == "signals"
     with pytest.raises(ModelError, match="signals model"):
@@ -184,6 +185,8 @@ def test_evaluate_writes_a_shap_summary_and_calibrate_copies_the_estimator(train
     )
     assert code == 0
     assert (out / "shap_summary.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    env = json.loads((out / "environment.json").read_text())
+    assert env["packages"]["fakescope"] and "device" in env
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["videos"] == {"total": 3, "scored": 2, "no_face": 1, "failed": 0}
     cal = tmp_path / "cal"

@@ -172,6 +172,9 @@ def run_logo(
         ],
     }
     atomic_write_json(out / "logo.json", result, indent=2)
+    from ..tracking import write_environment
+
+    write_environment(out)
     atomic_write_text(out / "logo.md", logo_markdown(result))
     return result
 

@@ -246,6 +246,9 @@ def evaluate_table(
     if robustness is not None:
         metrics["robustness"] = robustness
     atomic_write_json(out / "metrics.json", metrics, indent=2)
+    from ..tracking import write_environment
+
+    write_environment(out)  # package versions, git commit, device (docs/tracking.md)
     _plots(y, p, out)
     if (card.model or {}).get("kind") == "signals":
         shap_summary_plot(ok, scored, paths_by_id(table, paths), out)

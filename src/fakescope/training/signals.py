@@ -98,6 +98,9 @@ def train_signals(config: TrainConfig, model_cfg: Any) -> Path:
     run = config.run_dir
     run.mkdir(parents=True, exist_ok=True)
     atomic_write_text(run / "config.yaml", yaml.safe_dump(config.to_dict(), sort_keys=False))
+    from ..tracking import write_environment
+
+    write_environment(run)  # package versions, git commit, device (docs/tracking.md)
     started = time.perf_counter()
     estimator = create_model(model_cfg)  # bad hyper-parameters fail before any data is read
     names = feature_names(model_cfg)
