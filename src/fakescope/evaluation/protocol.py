@@ -4,7 +4,7 @@ every metric the papers report, with bootstrap intervals, breakdowns, plots and 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -250,10 +250,11 @@ def evaluate_table(
 
     write_environment(out)  # package versions, git commit, device (docs/tracking.md)
     _plots(y, p, out)
-    if (card.model or {}).get("kind") == "signals":
-        shap_summary_plot(ok, scored, paths_by_id(table, paths), out)
+    # scores that carry their explanation (a signals model's SHAP values) get its summary plot
+    shap_png = shap_summary_plot(ok, scored, paths_by_id(table, paths), out)
     _failure_gallery(ok, scored, paths_by_id(table, paths), card, out)
-    atomic_write_text(out / "summary.md", summary_markdown(metrics))
+    extra = [shap_png.name] if shap_png is not None else []
+    atomic_write_text(out / "summary.md", summary_markdown(metrics, extra))
     return metrics
 
 
@@ -564,7 +565,7 @@ def _ci(boot: dict[str, Any], key: str) -> str:
     return f" [{boot[key]['low']:.3f}, {boot[key]['high']:.3f}]" if boot.get(key) else ""
 
 
-def summary_markdown(metrics: dict[str, Any]) -> str:
+def summary_markdown(metrics: dict[str, Any], extra_plots: Sequence[str] = ()) -> str:
     lines = [f"# Evaluation of `{metrics['model']['name']}`", ""]
     v = metrics["videos"]
     lines.append(
@@ -607,7 +608,7 @@ def summary_markdown(metrics: dict[str, Any]) -> str:
     lines += _cross_dataset_markdown(metrics.get("cross_dataset"))
     if metrics.get("robustness"):
         lines += ["## Robustness", "", *robustness_markdown(metrics["robustness"])]
-    extra = ", shap_summary.png" if metrics["model"].get("family") == "signals" else ""
+    extra = "".join(f", {name}" for name in extra_plots)
     lines += [
         "",
         f"Plots: roc.png, pr.png, reliability.png, hist.png{extra}; mistakes: failures.png.",
