@@ -8,7 +8,10 @@ held-out people's real videos and its fakes; beside the two shortcut baselines (
 only; linear probe on frozen ImageNet features) and the paired fake-above-own-source check.
 
 Candidates are compared at one screening budget (the file's ``screening:`` overrides); the
-winner is then trained with the full recipe (``make train-default``).
+winner is then trained with the full recipe (``make train-default``). A ``kind: published``
+candidate is a published detector (``fakescope weights import``, e.g. MesoNet from
+../shared/weights): it is not retrained per fold; its fixed checkpoint scores every held-out
+generator, with calibration and threshold still fitted per fold on validation videos.
 
     python benchmarks/generalisation.py                          # every candidate
     python benchmarks/generalisation.py --candidates sbi-only-lite0,v1-mix-lite0
@@ -89,6 +92,9 @@ def markdown(data: dict[str, Any]) -> str:
         "encoding). Candidates share one screening budget: "
         + ", ".join(f"`{k}={v}`" for k, v in data.get("screening", {}).items())
         + ".",
+        "Rows whose train time reads *published weights* are published detectors imported with",
+        "`fakescope weights import` and scored as they are, never retrained per fold (their",
+        "calibration and threshold are still fitted per fold on validation videos).",
         "",
         "| candidate | LOGO mean AUC | margin over metadata | margin over linear probe | ECE | fake above its source | train time |",
         "|---|---|---|---|---|---|---|",
@@ -112,12 +118,40 @@ def markdown(data: dict[str, Any]) -> str:
             f"{f(None if det is None or probe is None else det - probe, '+.3f')} | "
             f"{f(m.get('detector', {}).get('ece'))} | "
             f"{f(p.get('fake_above_source'), '.0%')} ({p.get('pairs', 0)} pairs) | "
-            f"{f(r.get('train_minutes'), '.1f')} min |"
-        )
+            + ("published weights, not retrained |" if r.get("published")
+               else f"{f(r.get('train_minutes'), '.1f')} min |")
+        )  # fmt: skip
     lines += ["", "Rows are sorted by the LOGO mean. Per candidate:", ""]
     for name, r in ranked:
         lines.append(logo_markdown(r, name))
     return "\n".join(lines)
+
+
+def published_checkpoint(name: str, c: dict[str, Any], out: Path) -> Path | None:
+    """Import a ``kind: published`` candidate's weights once (``c["import"]``: importer name
+    and source file, relative to the repository); None when the file is absent."""
+    from fakescope.importers import import_weights
+
+    source = (ROOT / c["import"]["source"]).resolve()
+    if not source.is_file():
+        print(f"{name}: skipped ({c['import']['source']} is not available)")
+        return None
+    checkpoint = out / name / "checkpoint"
+    if not (checkpoint / "card.json").is_file():
+        import_weights(c["import"]["name"], str(source), checkpoint)
+    return checkpoint
+
+
+def published_summary(c: dict[str, Any], checkpoint: Path) -> dict[str, Any]:
+    from fakescope.models.checkpoint import read_card
+
+    card = read_card(checkpoint)
+    origin = card.origin or {}
+    return {
+        "importer": c["import"]["name"], "source": c["import"]["source"],
+        "sha256": origin.get("sha256"), "licence": card.licence, "label_sense": card.label_sense,
+        "retrained": False,
+    }  # fmt: skip
 
 
 def main() -> int:
@@ -144,6 +178,11 @@ def main() -> int:
     for name in names:
         c = spec["candidates"][name]
         m = manifest
+        fixed = None
+        if c.get("kind") == "published":
+            fixed = published_checkpoint(name, c, ROOT / args.out)
+            if fixed is None:
+                continue
         context = bool(c.get("context"))  # a signals model: crops with context windows
         c_crops = crops_for(manifest, run / "crops-context", context=True) if context else crops
         overrides = {**spec.get("screening", {}), **c.get("set", {})}
@@ -159,13 +198,17 @@ def main() -> int:
         result = run_logo(
             config, str(m), ROOT / args.out / name, name=name, description=c.get("description"),
             n_boot=args.bootstrap, cache_dir=str(c_crops / "cache"),
-            baseline_cache=str(crops / "cache"), progress=print,
+            baseline_cache=str(crops / "cache"), progress=print, fixed_model=fixed,
         )  # fmt: skip
         secs = [
             r.get("train_seconds") for r in result["per_generator"].values() if "skipped" not in r
         ]
         result.pop("predictions", None)
-        result["train_minutes"] = float(np.nansum([s or 0.0 for s in secs]) / 60.0)
+        result["train_minutes"] = (
+            None if fixed else float(np.nansum([s or 0.0 for s in secs]) / 60.0)
+        )
+        if fixed is not None:
+            result["published"] = published_summary(c, fixed)
         result["wall_minutes"] = (time.perf_counter() - started) / 60.0
         result["overrides"] = overrides
         save_result(name, result, spec.get("screening", {}))

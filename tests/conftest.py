@@ -143,3 +143,62 @@ def offline_hub(monkeypatch: pytest.MonkeyPatch) -> None:
     except ImportError:
         return
     monkeypatch.setattr(hub_constants, "HF_HUB_OFFLINE", True)
+
+
+def write_av_clip(
+    path: Path,
+    n_frames: int = 50,
+    fps: int = 25,
+    width: int = 160,
+    height: int = 120,
+    audio: np.ndarray | None = None,
+    sample_rate: int = 44100,
+    audio_codec: str = "aac",
+    audio_delay: float = 0.0,
+    face: bool = False,
+) -> Path:
+    """A clip with a video stream (H.264, ``n_frames`` at ``fps``) and, when ``audio`` is
+    given (mono float32 in [-1, 1] at ``sample_rate``), an audio stream whose first sample
+    plays ``audio_delay`` seconds after the first frame."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with av.open(str(path), "w") as c:
+        vs = c.add_stream("libx264", rate=fps)
+        vs.width, vs.height, vs.pix_fmt = width, height, "yuv420p"
+        aframes: list[av.AudioFrame] = []
+        if audio is not None:
+            as_ = c.add_stream(audio_codec, rate=sample_rate)
+            as_.layout = "mono"
+            fmt = as_.codec_context.codec.audio_formats[0].name
+            step = as_.codec_context.frame_size or 1024
+            offset = round(audio_delay * sample_rate)
+            for i in range(0, len(audio), step):
+                chunk = np.asarray(audio[i : i + step], np.float32)
+                if len(chunk) < step:
+                    chunk = np.pad(chunk, (0, step - len(chunk)))
+                if fmt.startswith("s16"):
+                    arr = (np.clip(chunk, -1, 1) * 32767).astype(np.int16)[None]
+                else:
+                    arr = chunk[None]
+                frame = av.AudioFrame.from_ndarray(arr, format=fmt, layout="mono")
+                frame.sample_rate = sample_rate
+                frame.pts = offset + i
+                frame.time_base = Fraction(1, sample_rate)
+                aframes.append(frame)
+        # 8 distinct pictures, cycled: rendering dominates the cost of writing a clip
+        images = [render_frame(i, width, height, face) for i in range(min(n_frames, 8))]
+        vframes = [
+            av.VideoFrame.from_ndarray(images[i % len(images)], format="rgb24")
+            for i in range(n_frames)
+        ]
+        for frame in vframes:
+            for packet in vs.encode(frame):
+                c.mux(packet)
+        for packet in vs.encode():
+            c.mux(packet)
+        if audio is not None:
+            for aframe in aframes:
+                for packet in as_.encode(aframe):
+                    c.mux(packet)
+            for packet in as_.encode():
+                c.mux(packet)
+    return path

@@ -126,3 +126,37 @@ def test_killed_run_leaves_no_partial_entry_and_resumes(tmp_path):
     assert sum(cached) == len(done_before)
     assert all(v["status"] == "ok" for v in summary["videos"])
     assert CropCache(cache).clean_tmp(older_than=0) <= 1  # at most the killed writer's folder
+
+
+def test_a_still_image_is_one_frame_with_its_face_and_a_gif_is_a_video(tmp_path):
+    import cv2
+    from PIL import Image
+
+    from tests.conftest import face_photo
+
+    photo = face_photo()
+    png, jpg = tmp_path / "astronaut.png", tmp_path / "astronaut.jpg"
+    cv2.imwrite(str(png), photo[:, :, ::-1])
+    cv2.imwrite(str(jpg), photo[:, :, ::-1], [cv2.IMWRITE_JPEG_QUALITY, 90])
+    ex = Extractor(ExtractSettings(sampling="uniform:32"), tmp_path / "cache")
+    for path in (png, jpg):
+        r = ex(path)
+        assert r.status == "ok", r.error
+        assert (r.frames_sampled, r.frames_with_face, r.tracks) == (1, 1, 1)
+        meta = r.entry.meta
+        assert meta["source"]["still"] is True and meta["frame_count"] == 1
+        assert meta["frames"] == [{"index": 0, "timestamp": 0.0, "segment": 0}]
+        track = meta["tracks"][0]
+        assert track["frame_indices"] == [0] and len(track["files"]) == 1
+        x1, y1, x2, y2 = track["boxes"][0]
+        assert 150 < (x1 + x2) / 2 < 300 and 60 < (y1 + y2) / 2 < 200  # the astronaut's face
+        assert r.entry.load_crops(0).shape == (1, 256, 256, 3)
+
+    frames = [Image.fromarray(np.roll(photo, 6 * i, axis=1)) for i in range(6)]
+    gif = tmp_path / "anim.gif"
+    frames[0].save(gif, save_all=True, append_images=frames[1:], duration=80, loop=0)
+    r = ex(gif)
+    assert r.status == "ok", r.error
+    assert r.frames_sampled == 6 and r.tracks == 1
+    assert r.entry.meta["source"]["still"] is False
+    assert len(r.entry.meta["tracks"][0]["files"]) == 6  # one face tracked over the frames

@@ -72,3 +72,9 @@ class UnsupportedCodecError(InputError):
 
 class CorruptVideoError(InputError):
     cause = "no frame could be decoded; the file is corrupt or truncated"
+
+
+class AudioError(InputError):
+    """The audio stream exists but cannot be decoded. The video branch is unaffected."""
+
+    cause = "the audio stream cannot be decoded"

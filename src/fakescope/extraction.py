@@ -296,7 +296,7 @@ class Extractor:
             meta = {
                 "status": "ok" if tracks else "no_face",
                 "reason": None if tracks else f"no face found in {len(frames)} sampled frames",
-                "source": {"path": path, "name": Path(path).name},
+                "source": {"path": path, "name": Path(path).name, "still": reader.still},
                 "video": info.to_dict(),
                 "frame_count": len(index),
                 "settings": s.key_dict(detector),

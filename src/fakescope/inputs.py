@@ -1,4 +1,4 @@
-"""Turn command-line inputs (files, folders, CSV lists) into a list of video paths."""
+"""Turn command-line inputs (files, folders, CSV lists) into a list of video (or image) paths."""
 
 from __future__ import annotations
 
@@ -7,13 +7,14 @@ import os
 from pathlib import Path
 
 from .errors import ConfigError
-from .io import VIDEO_EXTENSIONS
+from .io import MEDIA_EXTENSIONS
 
 __all__ = ["collect_inputs", "is_video_name"]
 
 
 def is_video_name(path: str | os.PathLike[str]) -> bool:
-    return Path(path).suffix.lower() in VIDEO_EXTENSIONS
+    """A video's or a still image's extension (an image is scanned as a one-frame video)."""
+    return Path(path).suffix.lower() in MEDIA_EXTENSIONS
 
 
 def _from_csv(path: Path) -> list[str]:
@@ -31,7 +32,7 @@ def _from_csv(path: Path) -> list[str]:
 
 
 def collect_inputs(inputs: list[str]) -> list[str]:
-    """Files as given, folders searched recursively (video extensions, any case), manifests
+    """Files as given, folders searched recursively (video and image extensions, any case), manifests
     (``.parquet``, or ``.csv`` written by ``fakescope datasets``; paths resolved against their
     dataset root), CSVs with a ``path`` column (relative paths are relative to the CSV).
     Order kept, duplicates removed.

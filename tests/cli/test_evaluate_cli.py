@@ -282,3 +282,19 @@ def test_compare_two_runs(setup, capsys):
     assert "## Cross-dataset video AUC" in (setup / "cmp" / "comparison.md").read_text()
     assert main(["compare", str(setup / "nothing-here")]) == 2
     assert "no metrics.json" in capsys.readouterr().err
+
+
+def test_runs_usage_errors_come_before_any_work(tmp_path, capsys):
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text("model: {name: efficientnet_lite0}\ndata: {manifest: m.parquet}\n")
+    cases = [
+        (["--manifest", "m.parquet"], "--runs needs --config"),
+        (["--manifest", "m.parquet", "--config", str(recipe), "--protocol", "logo"],
+         "--runs works with --protocol split"),
+        (["--dataset", "generic", str(tmp_path), "--config", str(recipe)], "not --dataset"),
+        (["--manifest", "m.parquet", "--config", str(recipe)], "data.crops"),
+    ]  # fmt: skip
+    for extra, message in cases:
+        code = main(["evaluate", "--runs", "2", "--out", str(tmp_path / "o"), *extra])
+        assert code == 2 and message in capsys.readouterr().err, extra
+    assert not (tmp_path / "o" / "ablation.md").exists()

@@ -5,6 +5,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import jsonschema
+import numpy as np
 import pytest
 
 import fakescope
@@ -183,3 +184,32 @@ def test_cpu_scan_on_onnx_runtime_imports_nothing_heavy(tmp_path):
     )
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr
+
+
+def test_still_images_are_scanned_and_a_gif_is_a_video(ckpt, tmp_path, capsys):
+    import cv2
+    from PIL import Image
+
+    from tests.conftest import face_photo
+
+    photo = face_photo()
+    cv2.imwrite(str(tmp_path / "photo.jpg"), photo[:, :, ::-1])
+    assert main(["scan", str(tmp_path / "photo.jpg"), "--model", str(ckpt), "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    jsonschema.validate(result, SCHEMA)
+    assert result["status"] == "ok" and 0.0 <= result["probability"] <= 1.0
+    assert len(result["tracks"]) == 1 and result["tracks"][0]["frames"] == 1
+    assert [t["frame_index"] for t in result["timeline"]] == [0]
+    assert result["video"]["frame_count"] == 1
+    api = fakescope.scan(str(tmp_path / "photo.jpg"), model=str(ckpt))  # the Python API too
+    assert api.status == "ok" and api.probability == pytest.approx(result["probability"])
+
+    frames = [Image.fromarray(np.roll(photo, 6 * i, axis=1)) for i in range(4)]
+    frames[0].save(tmp_path / "anim.gif", save_all=True, append_images=frames[1:], duration=80)
+    out = tmp_path / "batch"
+    assert main(["scan", str(tmp_path), "--model", str(ckpt), "--out", str(out), "-q"]) == 0
+    lines = (out / "results.jsonl").read_text().splitlines()
+    rows = {Path(r["path"]).name: r for r in map(json.loads, lines)}
+    assert set(rows) == {"photo.jpg", "anim.gif"}
+    assert all(r["status"] == "ok" for r in rows.values())
+    assert len(rows["anim.gif"]["timeline"]) == 4 and len(rows["photo.jpg"]["timeline"]) == 1

@@ -90,6 +90,8 @@ def test_labels_follow_the_video_track(fav: Path) -> None:
     for r in recs.values():
         assert r.extra["video_label"] == r.label
         assert r.extra["audio_label"] == int(r.extra["category"] in "BD")
+        fake_video, fake_audio = r.extra["av_category"][0] == "F", r.extra["av_category"][2] == "F"
+        assert (int(fake_video), int(fake_audio)) == (r.label, r.extra["audio_label"])
         assert f"/{CATEGORIES[r.extra['category']]}/" in r.path
         assert r.split is None and r.compression is None
         assert r.video_id == "fakeavceleb/" + r.path.removesuffix(".mp4")
@@ -103,6 +105,7 @@ def test_columns_identities_and_ids(fav: Path) -> None:
     assert (fake.target_id, fake.source_id) == ("id00200", "id00076")
     assert fake.extra == {
         "category": "D",
+        "av_category": "FVFA",
         "video_label": 1,
         "audio_label": 1,
         "race": "Asian (East)",

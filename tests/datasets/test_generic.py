@@ -1,5 +1,7 @@
 from pathlib import Path
 
+import pytest
+
 from fakescope.datasets import IndexReport, build_manifest
 from fakescope.datasets.generic import GenericAdapter
 
@@ -102,3 +104,64 @@ def test_csv_group_column_wins_over_names(tmp_path):
     group = dict(zip(table["path"], table["identity_group"]))
     assert group["v/000.mp4"] == group["v/003.mp4"] == group["v/000_003.mp4"] == "list:000+list:003"
     assert group["v/010.mp4"] == "list:x" and recs["v/010.mp4"].target_id == "010"
+
+
+def test_image_folders_keep_the_frames_of_one_video_together(tmp_path):
+    from fakescope.datasets import assign_splits, check_leakage
+    from fakescope.errors import DatasetError
+
+    # pre-extracted face frames, as seed 004 trains on: a folder of frames per video
+    for k in range(6):
+        for f in range(3):
+            touch(tmp_path, f"real/r{k}/{f:04d}.png")
+            touch(tmp_path, f"fake/NeuralTextures/f{k}/{f:04d}.jpg")
+    touch(tmp_path, "real/loose.jpeg")  # an image straight in the label folder
+    touch(tmp_path, "fake/FaceSwap/000_003/0001.png")  # an FF++-named frame folder
+    touch(tmp_path, "real/000.png")  # ... and the real it came from
+    touch(tmp_path, "real/clip.mp4")  # videos and images side by side
+    touch(tmp_path, "real/notes.txt")
+    report = IndexReport()
+    recs = {r.path: r for r in GenericAdapter().scan(tmp_path, report)}
+    assert len(recs) == 6 * 3 * 2 + 4 and not report  # .txt is not media: not even listed
+    assert recs["real/r0/0000.png"].method == "original"  # r0 is a sequence, not a method
+    assert recs["fake/NeuralTextures/f0/0001.jpg"].method == "NeuralTextures"
+    assert recs["fake/FaceSwap/000_003/0001.png"].method == "FaceSwap"
+    assert recs["real/loose.jpeg"].method == "original"
+    assert recs["fake/FaceSwap/000_003/0001.png"].identities == (
+        f"{tmp_path.name}:000",
+        f"{tmp_path.name}:003",
+    )
+    table = build_manifest(recs.values())
+    group = dict(zip(table["path"], table["identity_group"]))
+    assert group["real/r1/0000.png"] == group["real/r1/0002.png"] != group["real/r2/0000.png"]
+    assert group["real/000.png"] == group["fake/FaceSwap/000_003/0001.png"]
+    assert group["real/loose.jpeg"] != group["real/clip.mp4"]
+
+    split = assign_splits(table, (0.5, 0.25, 0.25), seed=0)
+    per_sequence = split.assign(seq=split["path"].str.rsplit("/", n=1).str[0])
+    sequences = per_sequence[per_sequence["seq"].str.match(r"(real|fake/NeuralTextures)/[rf]\d")]
+    assert (sequences.groupby("seq")["split"].nunique() == 1).all()
+    assert set(split["split"]) == {"train", "val", "test"}
+    leaky = split.copy()
+    leaky.loc[leaky["path"] == "real/r0/0000.png", "split"] = "train"
+    leaky.loc[leaky["path"] == "real/r0/0001.png", "split"] = "test"
+    with pytest.raises(DatasetError, match="identity leakage"):
+        check_leakage(leaky)
+
+
+def test_images_listed_in_a_csv(tmp_path):
+    for name in ("a", "b", "c"):
+        touch(tmp_path, f"faces/{name}.png")
+    csv = tmp_path / "list.csv"
+    csv.write_text(
+        "path,label,group,split\nfaces/a.png,real,p1,train\nfaces/b.png,fake,p1,\n"
+        "faces/c.png,fake,p2,test\n"
+    )
+    recs = list(GenericAdapter().scan(csv, IndexReport()))
+    assert [(r.path, r.label, r.split) for r in recs] == [
+        ("faces/a.png", 0, "train"),
+        ("faces/b.png", 1, None),
+        ("faces/c.png", 1, "test"),
+    ]
+    table = build_manifest(recs)
+    assert table.loc[0, "identity_group"] == table.loc[1, "identity_group"]

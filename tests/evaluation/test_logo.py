@@ -151,3 +151,26 @@ def test_auc_and_pairs_rank_the_raw_scores_not_a_flat_calibration():
     out = summarise_folds(folds, results, [("fa1", "r1")], n_boot=0)
     assert out["per_generator"]["A"]["detector"]["auc"] == 1.0
     assert out["paired"]["fake_above_source"] == 1.0 and out["paired"]["ties"] == 0
+
+
+def test_leading_silence_baseline_gets_a_column_only_where_it_exists(tmp_path):
+    from fakescope.evaluation.logo_run import _silence_features
+    from tests.conftest import write_av_clip, write_video
+
+    folds = [Fold("A", ("t",), ("v",), ("r1", "r2", "fa1", "fa2"))]
+    scores = {"detector": np.array([0.1, 0.2, 0.8, 0.9])}
+    plain = summarise_folds(folds, [FoldResult("A", ["r1", "r2", "fa1", "fa2"],
+                                               np.array([0, 0, 1, 1]), dict(scores))], [], 0)  # fmt: skip
+    assert "leading silence" not in logo_markdown({"name": "x", **plain})
+    # r2 has no audio: NaN, left out of the baseline's AUC (scored 3)
+    scores["leading_silence"] = np.array([0.1, np.nan, 1.2, 0.9])
+    out = summarise_folds(folds, [FoldResult("A", ["r1", "r2", "fa1", "fa2"],
+                                             np.array([0, 0, 1, 1]), scores)], [], 0)  # fmt: skip
+    assert out["per_generator"]["A"]["leading_silence"]["scored"] == 3
+    text = logo_markdown({"name": "x", **out})
+    assert "| leading silence (videos with audio) |" in text and text.count("1.000") >= 2
+    # the feature: videos with audio only
+    talk = write_av_clip(tmp_path / "a.mp4", audio=np.zeros(44100, np.float32))
+    mute = write_video(tmp_path / "b.mp4", n_frames=5, face=False)
+    feats = _silence_features({"a": str(talk), "b": str(mute)}, str(tmp_path / "cache"))
+    assert list(feats) == ["a"] and feats["a"][0] == pytest.approx(1.0, abs=0.05)

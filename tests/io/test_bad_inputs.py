@@ -52,7 +52,8 @@ EXPECTED: dict[str, tuple[type[Exception] | None, str]] = {
     "empty.mp4": (errors.EmptyFileError, "failed"),
     "random.mp4": (errors.NotAVideoError, "failed"),
     "notes.txt": (errors.NotAVideoError, "failed"),
-    "photo.png": (errors.NotAVideoError, "failed"),
+    "photo.png": (None, "ok"),  # a still image is a one-frame video
+    "damaged.png": (errors.CorruptVideoError, "failed"),
     "missing.mp4": (errors.MissingFileError, "failed"),
     "truncated_faststart.mp4": (None, "ok"),
     "truncated_moov_at_end.mp4": (errors.CorruptVideoError, "failed"),
@@ -82,6 +83,7 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from tests.conftest import face_photo
 
     cv2.imwrite(str(d / "photo.png"), face_photo()[:, :, ::-1])
+    _truncate(d / "photo.png", d / "damaged.png", 0.2)
     src_fast = write_video(
         d / "src_fast.mov", n_frames=60, container_options={"movflags": "faststart"}
     )

@@ -8,7 +8,7 @@ import pytest
 
 from fakescope.study import load_study
 from fakescope.study.figures import phase_boundaries
-from fakescope.study.report import build_report, cell, stats, write_report
+from fakescope.study.report import build_report, cell, report_markdown, stats, write_report
 from tests.study.conftest import fake_result
 
 
@@ -102,3 +102,36 @@ def test_phase_boundaries_from_the_log_or_the_recipe():
         del h["phase"]
     r["phases"] = [{"name": "p1", "epochs": 8}, {"name": "p2", "epochs": 17}]
     assert phase_boundaries(r) == [8.5]
+
+
+def test_every_metric_gets_its_mean_and_std_beside_each_runs_intervals(study, tmp_path):
+    def full(run: str, seed: int, auc: float, acc: float) -> dict:
+        r = fake_result(run, seed, auc, 0.6, label=f"Frame {run.upper()}")
+        r["in_domain"].update(
+            ap=auc - 0.05, ap_ci=[auc - 0.15, auc], eer=1 - auc, eer_ci=[0.0, 0.4],
+            accuracy=acc, precision=acc + 0.05, recall=acc - 0.05, f1=acc, fpr_at_95_tpr=0.3,
+        )  # fmt: skip
+        return r
+
+    runs = [full("a", 1, 0.80, 0.70), full("a", 2, 0.90, 0.80), full("a", 3, 0.85, 0.90)]
+    report = build_report(study, runs, [])
+    m = report["rows"][0]["metrics"]
+    assert set(m) == {"auc", "ap", "eer", "accuracy", "precision", "recall", "f1",
+                      "fpr_at_95_tpr"}  # fmt: skip
+    assert m["accuracy"]["n"] == 3 and m["accuracy"]["mean"] == pytest.approx(0.8)
+    assert m["accuracy"]["std"] == pytest.approx(0.1)
+    assert m["eer"]["mean"] == pytest.approx(0.15) and m["eer"]["std"] == pytest.approx(0.05)
+    assert m["fpr_at_95_tpr"]["std"] == pytest.approx(0.0)
+    assert report["rows"][0]["cross"]["other"]["metrics"]["auc"]["n"] == 3
+    md = report_markdown(report)
+    every = md.split("## Every metric, mean ± std over seeds")[1].split("## Per seed")[0]
+    assert (
+        "| Frame A | ff | in-domain | 0.850 ± 0.050 | 0.800 ± 0.050 | 0.150 ± 0.050 | "
+        "0.800 ± 0.100 | 0.850 ± 0.100 | 0.750 ± 0.100 | 0.800 ± 0.100 | 0.300 ± 0.000 |"
+    ) in every
+    assert "| Frame A | ff | other | 0.600 ± 0.000 | n/a |" in every  # old results: n/a
+    per_seed = md.split("## Per seed")[1]
+    assert (
+        "| Frame A | ff | 2 | in-domain | 0.900 [0.800, 1.000] | 0.850 [0.750, 0.900] | "
+        "0.100 [0.000, 0.400] | 0.800 | 0.850 | 0.750 | 0.800 | 0.300 |"
+    ) in per_seed

@@ -161,3 +161,43 @@ def test_a_single_seed_and_defaults(tmp_path):
     assert study.seeds == (7,) and study.name == "study" and study.cross == ()
     assert [g.key for g in study.grid()] == ["a__m__s7"]
     assert study.manifests[0].manifest == os.path.abspath("m.parquet")
+
+
+def test_a_recipe_run_n_times_is_a_study_of_n_seeds(tmp_path):
+    from fakescope.study.job import set_metrics
+    from fakescope.study.spec import recipe_study
+
+    recipe = tmp_path / "seed 004.yaml"  # a space: the run id is made safe
+    recipe.write_text(
+        "model: {name: efficientnet_lite0}\ntrain: {seed: 7, epochs: 1}\n"
+        "data: {manifest: data/m.parquet, crops: data/crops, val_split: test}\n"
+    )
+    study = recipe_study(str(recipe), ["train.epochs=3"], str(tmp_path / "split.parquet"), 3,
+                         split="val", bootstrap=50)  # fmt: skip
+    assert study.seeds == (7, 8, 9) and study.split == "val" and study.bootstrap == 50
+    assert [g.key for g in study.grid()] == [f"seed_004__split__s{s}" for s in (7, 8, 9)]
+    (run,) = study.runs
+    assert run.overrides == (("train.epochs", 3),)
+    assert override_strings(study, run) == ["train.epochs=3"]
+    (data,) = study.manifests
+    assert data.manifest == str(tmp_path / "split.parquet")  # --manifest wins over the recipe's
+    assert data.crops == str(Path("data/crops").resolve()) and data.val_split == "test"
+    for bad, message in (
+        ((["train.epochs=3"], None, 0), "runs: needs N >= 1"),
+        ((["train.epochs"], None, 2), "expected KEY=VALUE"),
+        ((["data.crops=''"], None, 2), "data.crops"),
+    ):
+        with pytest.raises(ConfigError, match=message):
+            recipe_study(str(recipe), *bad)
+
+    import pandas as pd
+
+    pred = pd.DataFrame({"label": [0, 0, 0, 1, 1, 1], "status": ["ok"] * 6,
+                         "probability": [0.1, 0.2, 0.6, 0.4, 0.8, 0.9]})  # fmt: skip
+    m = set_metrics(pred, 0.5, n_boot=30)
+    assert m["accuracy"] == pytest.approx(4 / 6) and m["precision"] == pytest.approx(2 / 3)
+    assert m["recall"] == pytest.approx(2 / 3) and m["f1"] == pytest.approx(2 / 3)
+    assert m["auc"] == pytest.approx(8 / 9) and m["fpr_at_95_tpr"] == pytest.approx(1 / 3)
+    for key in ("auc_ci", "ap_ci", "eer_ci"):
+        low, high = m[key]
+        assert 0.0 <= low <= high <= 1.0

@@ -267,3 +267,32 @@ def test_each_epoch_goes_to_tensorboard_when_it_is_installed(prepared, monkeypat
         assert {"train_loss", "val_loss", "val_auc", "lr"} <= set(logged)
         assert logged["train_loss"] == pytest.approx(float(row["train_loss"]))
     assert closed == [prepared / "runs" / "tb" / "tensorboard"]
+
+
+@pytest.mark.slow
+def test_log_has_accuracies_and_the_monitor_picks_best_and_stops(prepared, capsys):
+    """``train.select: val_loss``: RUN/best is the epoch of the lowest validation loss, and
+    early stopping counts its patience on the same monitor."""
+    from fakescope.models.checkpoint import read_card
+    from fakescope.training.schedule import EarlyStopping
+
+    extra = {"name": "monitor", "train.epochs": "4", "train.select": "val_loss",
+             "train.patience": "1", "train.min_delta": "0.0"}  # fmt: skip
+    code = main(["train", str(_empty_yaml(prepared)), *recipe(prepared, **extra), "--json"])
+    assert code == 0
+    out = json.loads(capsys.readouterr().out)
+    with open(prepared / "runs" / "monitor" / "log.csv") as fh:
+        rows = list(csv.DictReader(fh))
+    for row in rows:  # per-epoch train and validation accuracy
+        assert 0.0 <= float(row["train_acc"]) <= 1.0 and 0.0 <= float(row["val_acc"]) <= 1.0
+    losses = [float(r["val_loss"]) for r in rows]
+    card = read_card(out["best"])
+    assert card.training["best_epoch"] == int(np.argmin(losses)) + 1
+    assert card.metrics["selected_on"] == "val_loss"
+    stopper, stopped_after = EarlyStopping(patience=1, min_delta=0.0), 4
+    for epoch, loss in enumerate(losses, 1):
+        stopper.step(-loss)
+        if stopper.should_stop:
+            stopped_after = epoch
+            break
+    assert len(rows) == stopped_after

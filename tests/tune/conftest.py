@@ -3,8 +3,10 @@ train/val/test -> cached crops, and a tiny frame-model recipe that trains in abo
 
 from __future__ import annotations
 
+import csv
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import av
 import numpy as np
@@ -85,3 +87,46 @@ def one_thread() -> Iterator[None]:
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+SPACE = """\
+sampler: {sampler}
+seed: {seed}
+pruner: none
+metric: val_loss
+direction: minimize
+space:
+  optim.lr: {{type: float, low: 1.0e-4, high: 0.1, log: true}}
+  train.batch_size: {{type: categorical, choices: [4, 8]}}
+"""
+
+
+def read_rows(out: Path) -> list[dict[str, str]]:
+    """``OUT/trials.csv``."""
+    with open(out / "trials.csv", newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def row_params(row: dict[str, str]) -> tuple[str, ...]:
+    """A trials.csv row's sampled values."""
+    return tuple(v for k, v in row.items() if k.startswith("param:"))
+
+
+def pruning_setup(root: Path, folder: Path, trials: int) -> tuple[Path, Path, Path, Any]:
+    """A 3-epoch recipe, a median pruner that starts after one trial and a study made
+    beforehand (for the test to queue its trials in): recipe, space, out, study."""
+    from fakescope.tune.runner import TuneJob, open_study
+    from fakescope.tune.space import load_space
+
+    recipe = write_recipe(root, folder, epochs=3)
+    space = write_space(
+        folder,
+        "sampler: random\nmetric: val_loss\ndirection: minimize\n"
+        "pruner: {name: median, startup_trials: 1}\n"
+        "space:\n  optim.lr: {type: float, low: 1.0e-8, high: 0.1, log: true}\n",
+    )
+    out = folder / "tune"
+    out.mkdir()
+    job = TuneJob(config=str(recipe), spec=load_space(space), out=str(out), trials=trials,
+                  metric="val_loss", direction="minimize")  # fmt: skip
+    return recipe, space, out, open_study(job, create=True)

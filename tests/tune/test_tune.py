@@ -3,7 +3,6 @@ bit-for-bit, pruning of a clearly worse trial, resume after SIGKILL, parallel wo
 
 from __future__ import annotations
 
-import csv
 import json
 import os
 import signal
@@ -20,29 +19,14 @@ from fakescope.study.job import read_log
 from fakescope.training.config import load_train_config
 from fakescope.tune.runner import TuneJob, open_study
 from fakescope.tune.space import load_space
-from tests.tune.conftest import write_recipe, write_space
+from tests.tune.conftest import SPACE as SPACE_TEMPLATE
+from tests.tune.conftest import pruning_setup, write_recipe, write_space
+from tests.tune.conftest import read_rows as _rows
+from tests.tune.conftest import row_params as _params
 
 ROOT = Path(__file__).resolve().parents[2]
 
-SPACE = """\
-sampler: {sampler}
-seed: 7
-pruner: none
-metric: val_loss
-direction: minimize
-space:
-  optim.lr: {{type: float, low: 1.0e-4, high: 0.1, log: true}}
-  train.batch_size: {{type: categorical, choices: [4, 8]}}
-"""
-
-
-def _rows(out: Path) -> list[dict[str, str]]:
-    with open(out / "trials.csv", newline="") as fh:
-        return list(csv.DictReader(fh))
-
-
-def _params(row: dict[str, str]) -> tuple[str, ...]:
-    return tuple(v for k, v in row.items() if k.startswith("param:"))
+SPACE = SPACE_TEMPLATE.replace("{seed}", "7")  # .format(sampler=...)
 
 
 @pytest.mark.slow
@@ -87,18 +71,7 @@ def test_a_tiny_search_beats_the_median_and_its_best_yaml_retrains_the_winner(
 
 @pytest.mark.slow
 def test_the_median_pruner_stops_a_clearly_worse_trial(tune_data, tmp_path):
-    recipe = write_recipe(tune_data, tmp_path, epochs=3)
-    space = write_space(
-        tmp_path,
-        "sampler: random\nmetric: val_loss\ndirection: minimize\n"
-        "pruner: {name: median, startup_trials: 1}\n"
-        "space:\n  optim.lr: {type: float, low: 1.0e-8, high: 0.1, log: true}\n",
-    )
-    out = tmp_path / "tune"
-    job = TuneJob(config=str(recipe), spec=load_space(space), out=str(out), trials=2,
-                  metric="val_loss", direction="minimize")  # fmt: skip
-    out.mkdir()
-    study = open_study(job, create=True)
+    recipe, space, out, study = pruning_setup(tune_data, tmp_path, trials=2)
     study.enqueue_trial({"optim.lr": 0.03})  # learns
     study.enqueue_trial({"optim.lr": 1.0e-8})  # cannot move: clearly worse after one epoch
     argv = ["tune", str(recipe), "--space", str(space), "--out", str(out), "--trials", "2"]

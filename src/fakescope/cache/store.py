@@ -11,11 +11,19 @@ Layout::
     ROOT/v1/ab/abcdef.../meta.json
                         crops/t000_f000123.png
                         context/t000_f000123_r0.png   (only with ContextSettings)
+                        audio_16000.npz               (the sound track, see CacheEntry.load_audio)
+
+The audio is stored as the exact float32 samples ``fakescope.io.audio.load_audio`` decoded
+(an uncompressed ``.npz``: a bit-exact round trip), with its start on the video timeline, or
+the fact that the video has no audio stream, or the one-line error of a broken one. It is
+written on first use (``CacheEntry.load_audio``) or at extraction (``extract --audio``); it
+does not change the entry's key.
 """
 
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 import shutil
@@ -23,12 +31,16 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import cv2
 import numpy as np
 
-from .._atomic import atomic_write_json
+from .._atomic import atomic_write_bytes, atomic_write_json
+from ..errors import AudioError, InputError
+
+if TYPE_CHECKING:
+    from ..io.audio import AudioTrack
 
 __all__ = [
     "CACHE_VERSION",
@@ -90,6 +102,69 @@ class CacheEntry:
         """All crops of one track, in time order, as (T, H, W, 3) uint8 RGB."""
         images = [_read_png(p) for p in self.crop_paths(track_id)]
         return np.stack(images) if images else np.zeros((0, 0, 0, 3), np.uint8)
+
+    def audio_path(self, sample_rate: int = 16000) -> Path:
+        return self.root / f"audio_{int(sample_rate)}.npz"
+
+    def load_audio(
+        self, source: str | os.PathLike[str] | None = None, sample_rate: int = 16000
+    ) -> AudioTrack | None:
+        """The video's sound track (``io.audio.load_audio``), or None when it has none.
+
+        Decoded once from ``source`` (default: the file the entry was extracted from) and
+        stored beside the crops, losslessly; later calls read it back bit-exact. A broken
+        audio stream raises the same one-line :class:`AudioError` every time."""
+        path = self.audio_path(sample_rate)
+        if path.is_file():
+            try:
+                return _read_audio(path)
+            except (OSError, ValueError, KeyError):
+                pass  # unreadable (a foreign or damaged file): decode again and replace it
+        src = os.fspath(source) if source is not None else str(self.meta["source"]["path"])
+        size = self.meta.get("video", {}).get("size_bytes")
+        if size is not None and os.path.isfile(src) and os.path.getsize(src) != size:
+            raise InputError(
+                src, f"not the video of cache entry {self.key[:12]} (size differs); pass source="
+            )
+        write_audio(path, src, sample_rate)
+        return _read_audio(path)
+
+
+def write_audio(path: Path, video: str | os.PathLike[str], sample_rate: int = 16000) -> None:
+    """Decode ``video``'s sound track and store it (or its absence, or its error) at ``path``
+    atomically. Errors opening the video itself propagate (nothing is stored)."""
+    from ..io.audio import load_audio
+
+    arrays: dict[str, np.ndarray] = {"sample_rate": np.asarray(sample_rate, np.int64)}
+    try:
+        track = load_audio(video, sample_rate)
+    except AudioError as exc:
+        arrays["error"] = np.asarray([exc.path, exc.detail or ""])
+    else:
+        if track is not None:
+            arrays["samples"] = np.ascontiguousarray(track.samples, np.float32)
+            arrays["start"] = np.asarray(track.start, np.float64)
+            arrays["warnings"] = np.asarray(list(track.warnings), dtype=str)
+    buf = io.BytesIO()
+    np.savez(buf, **arrays)  # type: ignore[arg-type]
+    atomic_write_bytes(path, buf.getvalue())
+
+
+def _read_audio(path: Path) -> AudioTrack | None:
+    from ..io.audio import AudioTrack
+
+    with np.load(path, allow_pickle=False) as z:
+        if "error" in z:
+            video, detail = (str(v) for v in z["error"])
+            raise AudioError(video, detail or None)
+        if "samples" not in z:
+            return None
+        return AudioTrack(
+            np.asarray(z["samples"], np.float32),
+            int(z["sample_rate"]),
+            float(z["start"]),
+            tuple(str(w) for w in z["warnings"]),
+        )
 
 
 def _read_png(path: Path) -> np.ndarray:
@@ -185,6 +260,10 @@ class EntryWriter:
         )
         if not ok:
             raise OSError(f"cannot write crop {name} in {self.tmp}")
+
+    def add_audio(self, video: str | os.PathLike[str], sample_rate: int = 16000) -> None:
+        """Store ``video``'s sound track in the entry (what ``CacheEntry.load_audio`` reads)."""
+        write_audio(self.tmp / f"audio_{int(sample_rate)}.npz", video, sample_rate)
 
     def remove_crop(self, name: str, folder: str = "crops") -> None:
         (self.tmp / folder / name).unlink(missing_ok=True)

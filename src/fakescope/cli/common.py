@@ -48,6 +48,32 @@ def add_common(parser: argparse.ArgumentParser) -> None:
     g.add_argument("-v", "--verbose", action="count", default=0, help="more log lines")
 
 
+def add_mlflow_arg(parser: argparse.ArgumentParser) -> None:
+    """``--mlflow URI`` (docs/tracking.md); a missing ``track`` extra is a usage error before
+    any work."""
+    parser.add_argument(
+        "--mlflow",
+        metavar="URI",
+        type=_mlflow_uri,
+        help="also log this run to MLflow: a folder (a local file store) or a tracking URI "
+        "(extra 'track')",
+    )
+
+
+def _mlflow_uri(value: str) -> str:
+    import importlib.util
+
+    try:
+        missing = importlib.util.find_spec("mlflow") is None
+    except ValueError:  # a module entry without a spec: as good as missing
+        missing = True
+    if missing:
+        raise argparse.ArgumentTypeError(
+            "needs the 'mlflow' package: pip install 'fakescope[track]'"
+        )
+    return value
+
+
 def video_inputs(raw: list[str]) -> list[str]:
     """Files, folders, CSV lists and manifests -> video paths; bad lists are usage errors."""
     from ..errors import ConfigError

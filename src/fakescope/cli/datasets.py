@@ -24,6 +24,8 @@ examples:
   fakescope datasets index ~/data/FaceForensics++ --dataset ffpp --out ffpp.parquet --probe
   fakescope datasets index ~/data/Celeb-DF-v2 --dataset celebdf-v2 --out celebdf.parquet
   fakescope datasets index my_videos/ --dataset generic --out mine.parquet   # real/ and fake/ folders
+  fakescope datasets index face_frames/ --dataset generic --out frames.parquet  # images: real/, fake/
+      # (PNG/JPEG..., one frame each; a folder of frames = one video, one identity)
   fakescope datasets index /kaggle/input/ff-c23/FaceForensics++_C23 --dataset ffpp --out ff.parquet
   fakescope datasets index ~/data/celeb-df --dataset celebdf-v2 --out cdf.parquet  # Celeb-Real/, Celeb-Fake/
   fakescope datasets index ~/drive --dataset dfd --out dfd.parquet --anonymise  # DFD_REAL/, DFD_FAKE/

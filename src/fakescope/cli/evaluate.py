@@ -13,11 +13,13 @@ from .common import (
     UsageError,
     add_common,
     add_engine_args,
+    add_mlflow_arg,
     print_json,
     progress,
     setup_logging,
 )
 from .logo import add_logo_args, run_logo_cli
+from .study import add_runs_args, run_runs_cli
 
 EXAMPLES = """\
 examples:
@@ -25,12 +27,17 @@ examples:
   fakescope evaluate --model runs/mine/best --manifest split.parquet --split test --out eval/ --workers 2
   fakescope evaluate --model default --manifest split.parquet --out eval/ --robustness
   fakescope evaluate --model default --manifest split.parquet --out eval/ --robustness jpeg:50,h264:40
+  fakescope evaluate --model default --manifest fakeavceleb.parquet --out eval/ --by av_category,race
+  fakescope evaluate --runs 3 --config configs/seed000/cpu_lite0.yaml --manifest split.parquet --out eval3/
+      # train the recipe with 3 seeds, score each: every metric's mean ± std over the runs
 
 Videos are extracted through the crop cache with the checkpoint's own settings (detector,
 crop margin and size, frames per video), so a second evaluation is fast. The run folder gets
 metrics.json (video- and frame-level AUC, AP, EER, FPR at 95% TPR, accuracy/precision/recall/F1
 at the card's threshold and at the EER threshold, ECE, Brier, 95% bootstrap intervals over
-videos, breakdowns per dataset, method and compression, ECE and Brier before and after the
+videos, breakdowns per dataset, method, compression and --by columns (FakeAVCeleb's
+categories by default) with AUC intervals, a leading-silence shortcut baseline on the videos
+with audio beside the detector on the same videos, ECE and Brier before and after the
 card's temperature, a cross-dataset table with the gap to in-domain AUC when the card names its
 training benchmarks), summary.md, predictions.csv, frames.csv, roc/pr/reliability/histogram
 PNGs and failures.png (the most confident mistakes); a signals model adds shap_summary.png
@@ -106,8 +113,23 @@ def register(sub: Any) -> None:
         "h264:23,32,40 and resize:480 on the whole video) or a comma list of jpeg:Q, "
         "h264:CRF[:PRESET], resize:SHORT[:CRF]; writes robustness.{json,md,png}",
     )
+    ev.add_argument(
+        "--by",
+        metavar="COLS",
+        help="comma list of manifest columns to break metrics down by, besides dataset, method "
+        "and compression (default: av_category when the manifest has it, i.e. FakeAVCeleb's "
+        "RVRA/RVFA/FVRA/FVFA)",
+    )
+    ev.add_argument(
+        "--no-silence-baseline",
+        action="store_true",
+        help="skip the leading-silence shortcut baseline (decodes the audio and runs VAD on "
+        "the evaluated videos and up to 2000 train videos; values are cached)",
+    )
     _shared(ev)
     add_logo_args(ev)
+    add_runs_args(ev)
+    add_mlflow_arg(ev)
     ev.set_defaults(run=run_evaluate)
 
     ca = sub.add_parser(
@@ -187,6 +209,7 @@ class _Scored:
     cache: str
     engine: Any
     settings: Any
+    manifest: Any = None
 
 
 def _score(args: argparse.Namespace, out: Path) -> _Scored:
@@ -224,12 +247,15 @@ def _score(args: argparse.Namespace, out: Path) -> _Scored:
     engine = create_engine(args.engine, args.workers, args.ray_address)
     with progress(len(paths), "score", enabled=not (args.json or args.quiet)) as bar:
         scored = score_videos(paths, str(args.model), settings, cache, engine, bar, args.device)
-    return _Scored(table, card, paths, scored, cache, engine, settings)
+    return _Scored(table, card, paths, scored, cache, engine, settings, manifest)
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
-    from ..evaluation.protocol import evaluate_table
+    from ..evaluation.protocol import breakdown_columns, evaluate_table
+    from ..tracking import mlflow_log
 
+    if args.runs is not None:
+        return run_runs_cli(args)
     if args.protocol == "logo":
         return run_logo_cli(args)
     out = Path(args.out)
@@ -242,11 +268,26 @@ def run_evaluate(args: argparse.Namespace) -> int:
         except ConfigError as exc:
             raise UsageError(str(exc)) from None
     run = _score(args, out)
+    by = [c.strip() for c in args.by.split(",") if c.strip()] if getattr(args, "by", None) else None
+    try:  # a --by column the manifest lacks: before any more work
+        breakdown_columns(run.table, by)
+    except ConfigError as exc:
+        raise UsageError(str(exc)) from None
     robustness = _robustness(args, run, specs, out) if specs else None
+    shortcuts = None
+    if not getattr(args, "no_silence_baseline", True):
+        from ..evaluation.silence import evaluate_silence
+
+        with progress(len(run.paths), "silence", enabled=not (args.json or args.quiet)) as bar:
+            shortcuts = evaluate_silence(
+                run.manifest, run.table, run.paths, run.cache, run.engine, bar,
+                n_boot=args.bootstrap,
+            )  # fmt: skip
     metrics = evaluate_table(
         run.table, run.scored, run.paths, run.card, out, n_boot=args.bootstrap,
-        robustness=robustness,
+        robustness=robustness, by=by, shortcuts=shortcuts,
     )  # fmt: skip
+    mlflow_log(args, "evaluate", out)
     if args.json:
         print_json(metrics)
     elif not args.quiet:

@@ -36,6 +36,7 @@ examples:
   fakescope extract manifest.parquet --out faces/ --engine ray --ray-address auto
   fakescope extract manifest.parquet --out faces/ --frames 16 --context   # for a signals model
   fakescope extract manifest.parquet --out faces/ --frames 38 --context-run 9   # a flow model
+  fakescope extract manifest.parquet --out faces/ --sampling fps:5 --audio   # audio-visual
 
 Inputs are video files, folders (searched recursively for video extensions, any case),
 manifests written by 'fakescope datasets' (.parquet) or CSV files with a 'path' column. Crops go to a content-addressed cache (default OUT/cache, or
@@ -98,6 +99,12 @@ def register(sub: Any) -> None:
         "--cache", metavar="DIR", help="crop cache folder (default $FAKESCOPE_CACHE or OUT/cache)"
     )
     r.add_argument("--preview", action="store_true", help="write a contact sheet PNG per video")
+    r.add_argument(
+        "--audio",
+        action="store_true",
+        help="also store each video's sound track (16 kHz mono, lossless) beside its crops; "
+        "without it audio-visual models decode it on first use. Cache keys do not change",
+    )
     add_engine_args(p)
     add_common(p)
     p.set_defaults(run=run)
@@ -137,7 +144,7 @@ def _context(args: argparse.Namespace) -> Any:
 
 
 def make_job(
-    settings: Any, cache_dir: str, preview_dir: str | None
+    settings: Any, cache_dir: str, preview_dir: str | None, audio: bool = False
 ) -> Callable[[str], dict[str, Any]]:
     """Built once per worker process: extracts one video and returns its summary row."""
     from ..extraction import Extractor
@@ -155,9 +162,26 @@ def make_job(
                 row["preview"] = str(contact_sheet(result.entry, Path(preview_dir) / name))
             except OSError as exc:
                 row["warnings"].append(f"preview not written: {exc}")
+        if audio and result.entry is not None:
+            row["audio"] = _store_audio(result.entry, path, row)
         return row
 
     return job
+
+
+def _store_audio(entry: Any, path: str, row: dict[str, Any]) -> str:
+    """Decode and store the entry's sound track; ``ok``, ``none`` (no audio stream) or
+    ``broken`` (its one-line error goes to the row's warnings: the faces stay usable)."""
+    from ..errors import AudioError, FakescopeError
+
+    try:
+        return "none" if entry.load_audio(path) is None else "ok"
+    except AudioError as exc:
+        row["warnings"].append(str(exc))
+        return "broken"
+    except (FakescopeError, OSError) as exc:
+        row["warnings"].append(f"audio not stored: {' '.join(str(exc).split())}")
+        return "failed"
 
 
 def run(args: argparse.Namespace) -> int:
@@ -186,7 +210,8 @@ def run(args: argparse.Namespace) -> int:
     log = ResultLog(out / "results.jsonl")
     log.path.unlink(missing_ok=True)
     with bar, log:
-        for path, result in engine.map(make_job, inputs, (settings, cache_dir, preview_dir)):
+        job_args = (settings, cache_dir, preview_dir, bool(getattr(args, "audio", False)))
+        for path, result in engine.map(make_job, inputs, job_args):
             if isinstance(result, BaseException):
                 msg = " ".join(str(result).split()) or type(result).__name__
                 result = {

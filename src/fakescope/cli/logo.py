@@ -21,7 +21,9 @@ def add_logo_args(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("leave-one-generator-out (--protocol logo)")
     g.add_argument("--protocol", default="split", choices=["split", "logo"], help=LOGO_HELP)
     g.add_argument(
-        "--config", metavar="CONFIG.yaml", help="training recipe to judge (with --protocol logo)"
+        "--config",
+        metavar="CONFIG.yaml",
+        help="training recipe to judge (with --protocol logo or --runs N)",
     )
     g.add_argument(
         "--set",
@@ -29,7 +31,8 @@ def add_logo_args(p: argparse.ArgumentParser) -> None:
         action="append",
         default=[],
         metavar="KEY=VALUE",
-        help="override a key of the recipe (repeatable), e.g. --set train.epochs=3",
+        help="override a key of the recipe (repeatable; --protocol logo, --runs), e.g. "
+        "--set train.epochs=3",
     )
     g.add_argument(
         "--generators", metavar="LIST", help="comma list of generators to hold out (default all)"
@@ -72,6 +75,9 @@ def run_logo_cli(args: argparse.Namespace) -> int:
         )  # fmt: skip
     except ConfigError as exc:
         raise UsageError(str(exc)) from None
+    from ..tracking import mlflow_log
+
+    mlflow_log(args, "logo", Path(args.out))  # with --mlflow: one run, logo.json's numbers
     if args.json:
         print_json({k: v for k, v in result.items() if k != "predictions"})
     elif not args.quiet:

@@ -25,6 +25,7 @@ Verbs:
   forensics handcrafted forensic signals per video, tested real vs fake per method
   serve     the REST service: upload videos, queue scans, read results and reports
   tune      hyper-parameter search over a recipe (Optuna): pruning, resume, parallel trials
+  weights   published detector weights: list the importable ones, import one to scan with
 
 Run 'fakescope VERB --help' for the options and examples of each verb.
 """
@@ -39,6 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"fakescope {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="VERB")
     from . import datasets, evaluate, extract, forensics, scan, serve, study, train, tune
+    from . import weights as weights_cli
 
     scan.register(sub)
     extract.register(sub)
@@ -49,6 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
     forensics.register(sub)
     serve.register(sub)
     tune.register(sub)
+    weights_cli.register(sub)
     return parser
 
 

@@ -29,6 +29,7 @@ examples:
   fakescope scan videos/ --out scans/ --workers 2       # a batch: scans/results.jsonl + .csv
   fakescope scan split.parquet --out scans/ --reports   # a manifest; one HTML report per video
   fakescope scan video.mp4 --model runs/mine/best       # your own checkpoint
+  fakescope scan talk.mp4 --model avsync --report r.html # lips vs speech, per 1-s segment
 
 The probability is calibrated (temperature from the model card) and aggregated over the
 sampled frames: per frame the most suspicious face, then the mean over frames. A video with
@@ -47,7 +48,11 @@ def register(sub: Any) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("inputs", nargs="+", metavar="PATH", help="video, folder, CSV list or manifest")
-    p.add_argument("--model", default="default", help="'default' (shipped) or a checkpoint folder")
+    p.add_argument(
+        "--model",
+        default="default",
+        help="'default' or 'avsync' (shipped; avsync: audio-visual sync) or a checkpoint folder",
+    )
     p.add_argument(
         "--frames", type=int, metavar="N", help="frames sampled per video (default: the card's, 32)"
     )
@@ -111,6 +116,8 @@ def _line(row: dict[str, Any]) -> str:
         return f"{name}: {row['verdict'].upper()} (probability of fake {row['probability']:.1%}, {len(row['tracks'])} face track(s))"
     if row["status"] == "no_face":
         return f"{name}: no face found ({row.get('reason')})"
+    if row["status"] == "no_audio":
+        return f"{name}: not scored ({row.get('reason')})"
     return f"{name}: failed: {row.get('error')}"
 
 

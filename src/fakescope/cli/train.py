@@ -5,13 +5,14 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from .common import EXIT_OK, UsageError, add_common, print_json, setup_logging
+from .common import EXIT_OK, UsageError, add_common, add_mlflow_arg, print_json, setup_logging
 
 EXAMPLES = """\
 examples:
   fakescope train configs/default.yaml
   fakescope train configs/default.yaml train.epochs=2 optim.lr=3e-4 name=quick
   fakescope train recipe.yaml --resume                      # continue RUN/last.pt
+  fakescope train recipe.yaml --mlflow runs/mlruns          # also log to MLflow (a file store)
   torchrun --nproc_per_node 4 -m fakescope train recipe.yaml   # multi-GPU (DDP)
 
 The config names a manifest with splits (fakescope datasets split) and the output folder of
@@ -38,6 +39,7 @@ def register(sub: Any) -> None:
     p.add_argument("config", metavar="CONFIG.yaml", help="training recipe")
     p.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="config overrides")
     p.add_argument("--resume", action="store_true", help="continue from RUN/last.pt")
+    add_mlflow_arg(p)
     add_common(p)
     p.set_defaults(run=run)
 
@@ -45,6 +47,7 @@ def register(sub: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     import csv
 
+    from ..tracking import mlflow_log
     from ..training.config import load_train_config
     from ..training.trainer import train
 
@@ -55,7 +58,8 @@ def run(args: argparse.Namespace) -> int:
     config = load_train_config(args.config, args.overrides)
     best = train(config, resume=args.resume, progress=not args.json and not args.quiet)
     log_rows = list(csv.DictReader(open(config.run_dir / "log.csv")))  # noqa: SIM115
-    result = {"run": str(config.run_dir), "best": str(best), "epochs": log_rows}
+    result: dict[str, Any] = {"run": str(config.run_dir), "best": str(best), "epochs": log_rows}
+    result["mlflow"] = mlflow_log(args, "train", config.run_dir)
     if args.json:
         print_json(result)
     elif not args.quiet:

@@ -7,18 +7,30 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from .common import EXIT_ITEM_FAILED, EXIT_OK, UsageError, add_common, print_json, setup_logging
+from .common import (
+    EXIT_ITEM_FAILED,
+    EXIT_OK,
+    UsageError,
+    add_common,
+    add_engine_args,
+    add_mlflow_arg,
+    print_json,
+    setup_logging,
+)
 
 EXAMPLES = """\
 examples:
   fakescope tune configs/seed002/effnet_b0_bilstm.yaml --space configs/seed002/tune.yaml --out runs/tune002
   fakescope tune configs/seed003/flow_cnn_lstm.yaml --space configs/seed003/tune.yaml --out runs/tune003
   fakescope tune recipe.yaml --space space.yaml --trials 40 --workers 2 --out runs/tune
+  fakescope tune recipe.yaml --space space.yaml --out /shared/tune --engine ray \
+      --ray-address auto --workers 8                               # one trial per Ray task
   fakescope tune recipe.yaml --space space.yaml --out runs/tune --sampler random --pruner none
   fakescope tune recipe.yaml --space space.yaml --out runs/tune --metric val_loss --direction minimize
   fakescope tune recipe.yaml --space space.yaml --out runs/tune --test test   # best trial, once
   fakescope tune recipe.yaml --space space.yaml --out runs/tune \\
       --storage postgresql://user@db/tunes --study-name b0-lr      # several machines, one study
+  fakescope tune recipe.yaml --space space.yaml --out runs/tune --mlflow runs/mlruns
 
 A trial is a 'fakescope train' run of CONFIG.yaml with sampled KEY=VALUE overrides (the space's
 'overrides', then the ones given here, then the sampled values), in OUT/trials/trial-NNNN/. It
@@ -26,7 +38,9 @@ is judged by the validation metric of its best epoch (--metric: any column of lo
 pruner stops weak trials after an epoch. The study lives in OUT/study.db (SQLite) unless
 --storage names a database: run the same command again to resume a killed or finished tune
 (N trials in total; a trial whose process died is run again with the same values), or with a
-larger --trials to extend it. Outputs: OUT/best.yaml ('fakescope train OUT/best.yaml' retrains
+larger --trials to extend it. Workers on any machine share a study through --storage: each
+keeps a heartbeat in the database, trials are claimed under a lock there, and a trial whose
+worker stopped beating (4 x --heartbeat) is run again by the next worker. Outputs: OUT/best.yaml ('fakescope train OUT/best.yaml' retrains
 the winner), OUT/trials.csv, OUT/figures/ (history, importances, parallel coordinates; PNG, and
 HTML with plotly), OUT/tune.json, OUT/summary.md.
 
@@ -54,7 +68,14 @@ def register(sub: Any) -> None:
     p.add_argument("--trials", type=int, metavar="N", help="trials in total (default: the space's)")
     p.add_argument("--storage", metavar="URL", help="database URL (default: sqlite in DIR)")
     p.add_argument("--study-name", default="tune", help="study name in the storage")
-    p.add_argument("--workers", type=int, default=1, metavar="K", help="parallel trial processes")
+    p.add_argument(
+        "--heartbeat",
+        type=float,
+        default=15.0,
+        metavar="S",
+        help="seconds between a worker's heartbeats in the study's database; a worker silent "
+        "for 4 is given up and its trial run again (default 15)",
+    )
     p.add_argument("--sampler", choices=("tpe", "gp", "random"), help="default: the space's")
     p.add_argument("--pruner", choices=("median", "hyperband", "none"), help="default: the space's")
     p.add_argument("--metric", help="log.csv column to optimise (default: the space's, val_auc)")
@@ -68,12 +89,8 @@ def register(sub: Any) -> None:
     p.add_argument(
         "--test", metavar="SPLIT", help="after the search, score the best trial once on SPLIT"
     )
-    p.add_argument(
-        "--mlflow",
-        metavar="URI",
-        help="also log the tune and its trials to MLflow (a folder = a local file store; "
-        "extra 'track')",
-    )
+    add_mlflow_arg(p)
+    add_engine_args(p)
     add_common(p)
     p.set_defaults(run=run)
 
@@ -94,15 +111,15 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("--trials must be >= 1")
     if args.workers < 1:
         raise UsageError("--workers must be >= 1")
+    if args.heartbeat <= 0:
+        raise UsageError("--heartbeat must be > 0")
+    if args.ray_address and args.engine != "ray":
+        raise UsageError("--ray-address needs --engine ray")
     if args.test and args.select_on and args.test == args.select_on:
         raise UsageError(
             "--test and --select-on name the same split: selection would see test data"
         )
     import_optuna()
-    if args.mlflow:
-        from ..tracking import require_mlflow
-
-        require_mlflow()  # a missing extra fails before any training
     spec = load_space(args.space)
 
     def pick(cli: Any, default: Any) -> Any:
@@ -124,6 +141,9 @@ def run(args: argparse.Namespace) -> int:
         select_split=args.select_on,
         workers=args.workers,
         progress=not (args.quiet or args.json),
+        heartbeat=args.heartbeat,
+        engine=args.engine,
+        ray_address=args.ray_address,
     )
     quiet = args.quiet or args.json
     study = run_tune(job, say=None if quiet else _say)

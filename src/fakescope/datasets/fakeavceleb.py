@@ -9,8 +9,8 @@ repeat across folders); a row listed twice keeps its first occurrence. The type 
 the category (a CSV row that disagrees is reported); without the CSV, or for files it does not
 list, the folders also give race, gender and identity.
 
-``label`` is the video track's label (fake for C and D); ``extra`` keeps ``video_label`` and
-``audio_label``. The VoxCeleb2 id in ``source`` (the folder) is the identity; it is the subject
+``label`` is the video track's label (fake for C and D); ``extra`` keeps ``video_label``,
+``audio_label`` and ``av_category`` (RVRA, RVFA, FVRA, FVFA for A-D). The VoxCeleb2 id in ``source`` (the folder) is the identity; it is the subject
 of the manipulated video, so it is ``target_id`` in the FF++ sense, and ``target1`` (the other
 person whose face or voice was used; the column's exact role is unverified) is ``source_id``.
 """
@@ -33,6 +33,9 @@ CATEGORIES = {
     "D": "FakeVideo-FakeAudio",
 }
 _TYPES = {t.lower(): c for c, t in CATEGORIES.items()}
+# the acronyms of the FakeAVCeleb paper (video then audio; R real, F fake): the manifest's
+# ``av_category`` column, what ``evaluate`` breaks its metrics down by
+AV_CATEGORIES = {"A": "RVRA", "B": "RVFA", "C": "FVRA", "D": "FVFA"}
 _COLUMNS = ("source", "target1", "target2", "method", "category", "type", "race", "gender")
 _VOX_ID = re.compile(r"^id\d+$")
 _Key = tuple[str, ...]  # the last five path parts: type, race, gender, id, file
@@ -175,6 +178,7 @@ class FakeAVCelebAdapter:
             split=None,
             extra={
                 "category": category,
+                "av_category": AV_CATEGORIES[category],
                 "video_label": video_label,
                 "audio_label": int(category in "BD"),
                 "race": _value(cols.get("race", "")) or race,

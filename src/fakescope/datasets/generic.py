@@ -1,14 +1,21 @@
 """Any labelled collection: a folder with real/fake sub-folders, or a CSV list.
 
-Folder: videos under a folder named ``real``/``original``/``pristine`` (label 0) or
-``fake``/``manipulated``/``synthetic`` (label 1), any case, at any depth; the first folder
-level below the label folder, when there is one, is taken as the method. CSV: columns
+Folder: videos (and still images: PNG, JPEG, BMP, WebP, TIFF, each a one-frame video) under a
+folder named ``real``/``original``/``pristine`` (label 0) or ``fake``/``manipulated``/
+``synthetic`` (label 1), any case, at any depth; the first folder level below the label
+folder, when there is one, is taken as the method. CSV: columns
 ``path,label[,group][,split][,method]``; labels 0/1 or real/fake; relative paths are relative to
-the CSV's folder; ``group`` ties videos of one identity together.
+the CSV's folder; ``group`` ties videos (or images) of one identity together.
 
 Identity: ``group`` when given; else the ids an FF++-style file name carries (``123.mp4`` ->
 123, ``123_456.mp4`` -> 123 and 456, DFD's ``01__scene.mp4`` / ``01_02__scene__ID.mp4`` -> the
 actors), so FF++ material in real/fake folders keeps its identity groups; else the file alone.
+
+Images in folders: the folder that holds an image, when it lies below the label folder (and
+below the method folder when there are two levels or more), is its *sequence* (the frames of
+one video, as pre-extracted face datasets store them: ``fake/Deepfakes/000_003/0012.png``).
+A sequence's images share one identity: the ids its folder name carries (``000_003`` -> 000
+and 003), else the folder itself; so frames of one video never straddle two splits.
 """
 
 from __future__ import annotations
@@ -17,7 +24,7 @@ import csv
 from collections.abc import Iterator
 from pathlib import Path, PurePath
 
-from ..io import VIDEO_EXTENSIONS
+from ..io import IMAGE_EXTENSIONS, MEDIA_EXTENSIONS
 from .base import SPLITS, IndexReport, VideoRecord, iter_files, parse_label, register_dataset, rel
 from .names import ffpp_style_ids
 
@@ -44,7 +51,7 @@ class GenericAdapter:
     def _from_folders(self, root: Path, report: IndexReport) -> Iterator[VideoRecord]:
         dataset = self.dataset or root.name or "generic"
         found = False
-        for path in iter_files(root, tuple(VIDEO_EXTENSIONS)):
+        for path in iter_files(root, tuple(MEDIA_EXTENSIONS)):
             r = rel(path, root)
             parts = [p.lower() for p in path.relative_to(root).parts[:-1]]
             label, at = None, -1
@@ -56,14 +63,23 @@ class GenericAdapter:
                 continue
             found = True
             below = path.relative_to(root).parts[at + 1 : -1]
-            method = below[0] if below else ("original" if label == 0 else "unknown")
-            target, source, identities = _name_identities(dataset, r)
+            image = path.suffix.lower() in IMAGE_EXTENSIONS
+            sequence = image and len(below) >= 1
+            method_levels = below[:-1] if sequence else below
+            method = (
+                method_levels[0] if method_levels else ("original" if label == 0 else "unknown")
+            )
+            if sequence:  # the frames of one video: one identity for the folder
+                folder = PurePath(r).parent.as_posix()
+                target, source, identities = _name_identities(dataset, folder, stem=below[-1])
+            else:
+                target, source, identities = _name_identities(dataset, r)
             yield VideoRecord(
                 f"{dataset}/{r.rsplit('.', 1)[0]}", r, label, dataset, method,
                 target_id=target, source_id=source, identities=identities,
             )  # fmt: skip
         if not found and not report:
-            report.skipped(str(root), "no real/ or fake/ folder with videos")
+            report.skipped(str(root), "no real/ or fake/ folder with videos or images")
 
     def _from_csv(self, csv_path: Path, root: Path, report: IndexReport) -> Iterator[VideoRecord]:
         dataset = self.dataset or csv_path.stem
@@ -107,10 +123,12 @@ class GenericAdapter:
                 )  # fmt: skip
 
 
-def _name_identities(dataset: str, r: str) -> tuple[str | None, str | None, tuple[str, ...]]:
-    """(target id, source id, identity tokens) from an FF++-style file name, else the file's
-    own token."""
-    ids = ffpp_style_ids(PurePath(r).stem)
+def _name_identities(
+    dataset: str, r: str, stem: str | None = None
+) -> tuple[str | None, str | None, tuple[str, ...]]:
+    """(target id, source id, identity tokens) from an FF++-style name (``stem``, by default
+    the file's), else the token of ``r`` (a file, or a sequence folder) alone."""
+    ids = ffpp_style_ids(PurePath(r).stem if stem is None else stem)
     if ids is None:
         return None, None, (f"{dataset}:{r}",)
     return ids.target, ids.source, ids.identities(dataset)

@@ -41,6 +41,12 @@ class RayEngine:
         self.address = address
         self._ray = _import_ray()
 
+    def start(self) -> Any:
+        """Connect to the cluster (or start a local Ray with ``workers`` CPUs); returns ``ray``
+        for callers that submit their own tasks."""
+        self._init()
+        return self._ray
+
     def _init(self) -> None:
         ray = self._ray
         if ray.is_initialized():

@@ -18,7 +18,9 @@ test split is reported as skipped, with the reason.
 Beside the recipe, on the same folds, two shortcut baselines are fitted on the fold's train
 split: a logistic regression on file metadata only (resolution, fps, bitrate, codec, duration,
 audio) and a linear probe on frozen ImageNet features of the same face crops. A detector that
-does not beat both has learned a shortcut, not the manipulation.
+does not beat both has learned a shortcut, not the manipulation. Where some videos have audio, a
+third: a logistic regression on the leading silence (seconds to the first speech; issue 13),
+scored on the test videos with audio.
 
 The paired check takes every test fake whose pristine source video is in the manifest (FF++
 ``A_B`` against ``A``, DFDC fakes against their ``original``): same person, same encoding, so
@@ -316,14 +318,21 @@ def _fmt_auc(r: dict[str, Any] | None) -> str:
 def logo_markdown(result: dict[str, Any], title: str | None = None) -> str:
     """One candidate's LOGO table: per generator, the recipe and both baselines."""
     lines = [f"## {title or result.get('name', 'candidate')}", ""]
+    # baselines that exist for some data only (leading silence: videos with audio)
+    extra = [
+        (m, label)
+        for m, label in (("leading_silence", "leading silence (videos with audio)"),)
+        if any(m in r for r in result["per_generator"].values())
+    ]
     if result.get("description"):
         lines += [str(result["description"]), ""]
     lines += [
         "AUC against every held-out real video, then (in the second row of a cell) against the",
         "real videos of the fakes' own dataset only, where file-level shortcuts cannot help.",
         "",
-        "| held-out generator | test videos (real/fake) | detector AUC | ECE | metadata only | linear probe |",
-        "|---|---|---|---|---|---|",
+        "| held-out generator | test videos (real/fake) | detector AUC | ECE | metadata only | linear probe |"
+        + "".join(f" {label} |" for _, label in extra),
+        "|---|---|---|---|---|---|" + "---|" * len(extra),
     ]
 
     def cell(r: dict[str, Any] | None) -> str:
@@ -335,13 +344,13 @@ def logo_markdown(result: dict[str, Any], title: str | None = None) -> str:
 
     for g, r in result["per_generator"].items():
         if "skipped" in r:
-            lines.append(f"| {g} | skipped: {r['skipped']} | | | | |")
+            lines.append(f"| {g} | skipped: {r['skipped']} | | | | |" + " |" * len(extra))
             continue
         ece = r.get("detector", {}).get("ece")
         lines.append(
             f"| {g} | {r['videos']} ({r['real']}/{r['fake']}) | {cell(r.get('detector'))} | "
             f"{'-' if ece is None else f'{ece:.3f}'} | {cell(r.get('metadata'))} | "
-            f"{cell(r.get('linear_probe'))} |"
+            f"{cell(r.get('linear_probe'))} |" + "".join(f" {cell(r.get(m))} |" for m, _ in extra)
         )
     m = result["mean"]
 
@@ -355,6 +364,7 @@ def logo_markdown(result: dict[str, Any], title: str | None = None) -> str:
     lines.append(
         f"| **mean** | {m.get('detector', {}).get('folds', 0)} folds | {mean_of('detector')} | "
         f"{'-' if ece is None else f'{ece:.3f}'} | {mean_of('metadata')} | {mean_of('linear_probe')} |"
+        + "".join(f" {mean_of(m)} |" for m, _ in extra)
     )
     p = result.get("paired")
     lines.append("")

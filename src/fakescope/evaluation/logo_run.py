@@ -79,12 +79,16 @@ def run_logo(
     name: str | None = None,
     description: str | None = None,
     progress: Callable[[str], None] | None = None,
+    fixed_model: str | Path | None = None,
 ) -> dict[str, Any]:
     """Run the protocol for a training recipe (a ``TrainConfig``); writes ``OUT/logo.json``
     and ``OUT/logo.md`` and returns the result. Folds whose trained model exists are reused,
     so an interrupted run resumes. ``baseline_cache``: the crop cache the shortcut baselines
     extract into (default ``cache_dir``; candidates whose extraction differs, e.g. with context
-    windows, share the baselines' plain crops this way)."""
+    windows, share the baselines' plain crops this way). ``fixed_model``: a checkpoint (e.g.
+    published weights from ``fakescope weights import``) that is not retrained per fold: it
+    scores every fold's val and test videos as it is; calibration and the threshold are still
+    fitted per fold on the val videos without the held-out generator."""
     from ..datasets import read_manifest
     from ..engines import create_engine
     from ..inference.video_calibration import VideoCalibrator, choose_threshold
@@ -115,14 +119,18 @@ def run_logo(
             say(f"[{i}/{len(folds)}] {fold.generator}: skipped ({fold.skipped})")
             continue
         seen = training_view(fold, labels, config.data.sbi)
-        say(f"[{i}/{len(folds)}] {fold.generator}: training on {len(seen.train)} videos")
-        fm = fold_manifest(manifest, seen, out / "folds" / f"{_slug(fold.generator)}.parquet")
-        if seen.key in shared_models:  # trained (and timed) for an earlier fold
-            best, reused, seconds = shared_models[seen.key], True, None
+        if fixed_model is not None:  # a published detector: scored as it is, never trained
+            say(f"[{i}/{len(folds)}] {fold.generator}: scoring with {fixed_model} (not retrained)")
+            best, reused, seconds = Path(fixed_model), True, None
         else:
-            best, reused = _train_fold(config, fm, out / "models", seen)
-            seconds = _training_seconds(best)
-            shared_models[seen.key] = best
+            say(f"[{i}/{len(folds)}] {fold.generator}: training on {len(seen.train)} videos")
+            fm = fold_manifest(manifest, seen, out / "folds" / f"{_slug(fold.generator)}.parquet")
+            if seen.key in shared_models:  # trained (and timed) for an earlier fold
+                best, reused, seconds = shared_models[seen.key], True, None
+            else:
+                best, reused = _train_fold(config, fm, out / "models", seen)
+                seconds = _training_seconds(best)
+                shared_models[seen.key] = best
         card = read_card(str(best))
         settings = extract_settings_for(card)
         # a model shared by several folds scores each video once
@@ -255,6 +263,19 @@ def _probe_features(
     return feats
 
 
+def _silence_features(paths: dict[str, str], cache: str) -> dict[str, np.ndarray]:
+    """Leading silence (seconds to the first speech, silero VAD) of the videos that have
+    audio; values cached under ``cache/silence/`` (``evaluation.silence``)."""
+    from .silence import video_silence
+
+    out = {}
+    for vid, path in paths.items():
+        x = video_silence(path, cache).get("leading_silence")
+        if x is not None and np.isfinite(x):
+            out[vid] = np.array([float(x)])
+    return out
+
+
 def _add_baselines(
     results: list[FoldResult],
     folds: list[Fold],
@@ -273,10 +294,14 @@ def _add_baselines(
     meta = _metadata(paths, out)
     feats = _probe_features(paths, out, cache)
     meta_x = {v: row for v, row in zip(meta.index, metadata_features(meta))}
+    baselines = [("metadata", meta_x, 1.0), ("linear_probe", feats, 0.1)]
+    silence = _silence_features(paths, cache)
+    if silence:  # only where some videos have audio (issue 13: fakes that start silent)
+        baselines.append(("leading_silence", silence, 1.0))
     by_gen = {f.generator: f for f in folds}
     for r in results:
         fold = by_gen[r.generator]
-        for name, xs, c in (("metadata", meta_x, 1.0), ("linear_probe", feats, 0.1)):
+        for name, xs, c in baselines:
             train = [v for v in fold.train if v in xs]
             y = np.array([labels[v] for v in train])
             s = np.full(len(r.video_ids), np.nan)

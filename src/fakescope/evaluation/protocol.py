@@ -216,13 +216,27 @@ def evaluate_table(
     n_boot: int = 1000,
     seed: int = 0,
     robustness: dict[str, Any] | None = None,
+    by: Sequence[str] | None = None,
+    shortcuts: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Metrics for scored videos; writes predictions.csv, frames.csv, metrics.json, summary.md,
     plots and a failure gallery into ``out``. ``paths[i]`` is the file of ``table`` row i.
-    ``robustness`` (from ``robustness_table``) is added to the metrics and the summary."""
+    ``robustness`` (from ``robustness_table``) is added to the metrics and the summary.
+    ``by``: manifest columns to break the metrics down by besides dataset, method and
+    compression (default: those of ``BREAKDOWN_COLUMNS`` the table has, e.g. FakeAVCeleb's
+    ``av_category``). ``shortcuts`` (e.g. ``evaluation.silence.silence_baseline``) are added
+    to the metrics and the summary beside the model's."""
     out.mkdir(parents=True, exist_ok=True)
     t = float(card.temperature)
     pred, frames = video_predictions(table, scored, paths, card)
+    by = breakdown_columns(table, by)
+    for col in by:  # the rows of pred are those of table, in order
+        pred[col] = table[col].to_numpy()
+    shortcuts = {k: dict(v) for k, v in (shortcuts or {}).items()}
+    for name, r in shortcuts.items():  # per-video values of a cue: a column of predictions.csv
+        values = r.pop("_values", None)
+        if values is not None:
+            pred[name] = [values.get(v) for v in pred["video_id"]]
     atomic_write_bytes(out / "predictions.csv", pred.to_csv(index=False).encode())
     atomic_write_bytes(out / "frames.csv", frames.to_csv(index=False).encode())
     ok = pred[pred["probability"].notna()]
@@ -239,7 +253,18 @@ def evaluate_table(
         pred, frames, card, n_boot, seed
     )
     metrics["calibration"] = _calibration(table, scored, paths, card, pred, frames)
-    metrics["breakdown"] = _breakdowns(ok, card.threshold)
+    metrics["breakdown"] = _breakdowns(ok, card.threshold, by, n_boot=n_boot, seed=seed)
+    if shortcuts:
+        from .silence import model_on_same_videos
+
+        for name, r in shortcuts.items():
+            if name in ok.columns:  # the detector on the videos where the cue exists
+                same = ok[pd.to_numeric(ok[name], errors="coerce").notna()]
+                model_on_same_videos(
+                    r, same["label"].to_numpy(), same["probability"].to_numpy(dtype=float),
+                    n_boot=n_boot, seed=seed,
+                )  # fmt: skip
+        metrics["shortcuts"] = shortcuts
     metrics["cross_dataset"] = cross_dataset(
         metrics["breakdown"]["dataset"], ok, train_datasets(card)
     )
@@ -392,10 +417,39 @@ def paths_by_id(table: pd.DataFrame, paths: list[str]) -> dict[str, str]:
     return dict(zip(table["video_id"], paths))
 
 
-def _breakdowns(ok: pd.DataFrame, threshold: float) -> dict[str, Any]:
+# manifest columns evaluate breaks its metrics down by when the table has them
+BREAKDOWN_COLUMNS = ("av_category",)
+_BUILTIN_BREAKDOWNS = ("dataset", "method", "compression")
+
+
+def breakdown_columns(table: pd.DataFrame, by: Sequence[str] | None = None) -> list[str]:
+    """The extra breakdown columns: ``by`` (each must be a column of ``table``), or those of
+    ``BREAKDOWN_COLUMNS`` it has with a value somewhere."""
+    from ..errors import ConfigError
+
+    if by is None:
+        return [c for c in BREAKDOWN_COLUMNS if c in table.columns and table[c].notna().any()]
+    missing = [c for c in by if c not in table.columns]
+    if missing:
+        raise ConfigError(
+            f"breakdown column(s) {', '.join(missing)} not in the manifest "
+            f"(columns: {', '.join(map(str, table.columns))})"
+        )
+    return [c for c in dict.fromkeys(by) if c not in _BUILTIN_BREAKDOWNS]
+
+
+def _breakdowns(
+    ok: pd.DataFrame,
+    threshold: float,
+    by: Sequence[str] = (),
+    *,
+    n_boot: int = 1000,
+    seed: int = 0,
+) -> dict[str, Any]:
     """AUC/AP/accuracy per dataset, per manipulation method (its fakes vs the same dataset's
-    reals), per compression level."""
-    from .metrics import average_precision, roc_auc, threshold_metrics
+    reals), per compression level, and per value of each column in ``by`` (see
+    ``_column_breakdown``); AUC with a 95% bootstrap interval over videos."""
+    from .metrics import average_precision, bootstrap_ci, roc_auc, threshold_metrics
 
     def row(sub: pd.DataFrame) -> dict[str, Any]:
         y, p = sub["label"].to_numpy(), sub["probability"].to_numpy(dtype=float)
@@ -407,6 +461,13 @@ def _breakdowns(ok: pd.DataFrame, threshold: float) -> dict[str, Any]:
         out["accuracy"] = threshold_metrics(y, p, threshold)["accuracy"]
         if 0 < y.sum() < len(y):
             out["auc"], out["ap"] = roc_auc(y, p), average_precision(y, p)
+            out["auc_interval"] = None
+            if n_boot:
+                try:
+                    _, low, high = bootstrap_ci("roc_auc", y, p, n_boot=n_boot, seed=seed)
+                    out["auc_interval"] = [low, high]
+                except MetricError:  # too few of a class for an interval
+                    pass
         return out
 
     result: dict[str, Any] = {"dataset": {}, "method": {}, "compression": {}}
@@ -417,7 +478,26 @@ def _breakdowns(ok: pd.DataFrame, threshold: float) -> dict[str, Any]:
             result["method"][f"{ds}/{m}"] = row(pd.concat([reals, fakes]))
     for c, sub in ok.groupby(ok["compression"].fillna("unknown")):
         result["compression"][str(c)] = row(sub)
+    for col in by:
+        result[col] = {name: row(sub) for name, sub in _column_groups(ok, col)}
     return result
+
+
+def _column_groups(ok: pd.DataFrame, col: str) -> list[tuple[str, pd.DataFrame]]:
+    """Per dataset and value of ``col``: the videos to measure. A value holding both classes
+    is measured on its own videos; one holding only fakes (FakeAVCeleb's FVRA) against every
+    real of its dataset, and one holding only reals (RVFA, for a video-label detector) against
+    every fake of its dataset, as per-method rows are."""
+    groups = []
+    for ds, sub in ok.groupby("dataset"):
+        for value, part in sub.groupby(sub[col].astype("string").fillna("unknown")):
+            labels = set(part["label"].tolist())
+            if labels == {1}:
+                part = pd.concat([sub[sub["label"] == 0], part])
+            elif labels == {0}:
+                part = pd.concat([part, sub[sub["label"] == 1]])
+            groups.append((f"{ds}/{value}", part))
+    return groups
 
 
 def _plots(y: np.ndarray, p: np.ndarray, out: Path) -> None:
@@ -596,14 +676,20 @@ def summary_markdown(metrics: dict[str, Any], extra_plots: Sequence[str] = ()) -
     lines += [
         "## Breakdown",
         "",
-        "| group | videos | real | fake | AUC | AP | accuracy |",
+        "| group | videos | real | fake | AUC (95% interval) | AP | accuracy |",
         "|---|---|---|---|---|---|---|",
     ]
     for kind, groups in metrics["breakdown"].items():
         for name, r in groups.items():
+            iv = r.get("auc_interval")
+            auc = _fmt(r.get("auc")) + (f" [{iv[0]:.3f}, {iv[1]:.3f}]" if iv else "")
             lines.append(
-                f"| {kind}: {name} | {r['videos']} | {r['real']} | {r['fake']} | {_fmt(r.get('auc'))} | {_fmt(r.get('ap'))} | {_fmt(r['accuracy'])} |"
+                f"| {kind}: {name} | {r['videos']} | {r['real']} | {r['fake']} | {auc} | {_fmt(r.get('ap'))} | {_fmt(r['accuracy'])} |"
             )
+    if metrics.get("shortcuts"):
+        from .silence import shortcuts_markdown
+
+        lines += shortcuts_markdown(metrics["shortcuts"], metrics.get("video_level"))
     lines += _calibration_markdown(metrics.get("calibration"))
     lines += _cross_dataset_markdown(metrics.get("cross_dataset"))
     if metrics.get("robustness"):

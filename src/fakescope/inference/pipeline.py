@@ -50,8 +50,11 @@ def extract_settings_for(card: Any, frames: int | None = None) -> Any:
     flow = getattr(card, "flow", None)
     if flow is not None or (card.model or {}).get("inputs") == "flow":  # seed 003: frame runs
         context = ContextSettings(**((flow or {}).get("context") or {}))
+    audio = getattr(card, "audio", None)  # av models: consecutive crops at the card's FPS
     return ExtractSettings(
-        sampling=f"uniform:{frames or card.frames_per_video}",
+        sampling=str(audio["sampling"])
+        if audio and (card.model or {}).get("kind") == "av"
+        else f"uniform:{frames or card.frames_per_video}",
         detector=crop.get("detector", "yunet"),
         crop=CropSettings(margin=float(crop.get("margin", 1.3)), size=int(crop.get("size", 256))),
         context=context,
@@ -80,6 +83,10 @@ class VideoScores:
     # flow models (seed 003): per frame pair of each track, the motion anomaly and the flow
     # image files (``inference.flow.score_flow``)
     motion: dict[str, Any] | None = None
+    # av models (issue 13): one dict per scored 1-s segment (track, start, end, logit,
+    # modality) and the audio used (waveform envelope, speech, fallback; ``inference.av``)
+    segments: list[dict[str, Any]] | None = None
+    audio: dict[str, Any] | None = None
 
     def __len__(self) -> int:
         return len(self.logit)
@@ -102,6 +109,10 @@ def score_entry(
     family = getattr(detector, "family", "frame")
     if family == "signals":
         return _score_signals(entry, detector, transform)
+    if family == "av":  # audio-visual: 1-s segments of crops and sound (inference.av)
+        from .av import score_av
+
+        return score_av(entry, tracks, detector, transform, max(1, batch_size // 4))
     if family == "clip" and detector.config.inputs == "flow":  # seed 003: flow image pairs
         from .flow import score_flow
 

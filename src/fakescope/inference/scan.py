@@ -16,6 +16,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from .. import __version__
 from ..errors import FakescopeError
 
@@ -39,7 +41,7 @@ class ScanResult:
     """The answer for one video. ``to_dict()`` follows ``schemas/scan_result.schema.json``."""
 
     path: str
-    status: str  # ok | no_face | failed
+    status: str  # ok | no_face | no_audio (an av model, no sound, no fallback) | failed
     probability: float | None = None
     verdict: str | None = None  # fake | real
     threshold: float = 0.5
@@ -59,6 +61,11 @@ class ScanResult:
     # flow models (seed 003): per frame pair of each track, its time, motion anomaly, flow
     # magnitude and logit (``inference.flow``); else None
     motion: dict[str, Any] | None = None
+    # audio-visual models (issue 13): per 1-s segment of a face track its start, end,
+    # probability and modality (audio-visual, or video when the card's fallback was used);
+    # and the audio used (waveform envelope, speech segments from VAD, fallback); else None
+    segments: list[dict[str, Any]] | None = None
+    audio: dict[str, Any] | None = None
     schema_version: str = SCHEMA_VERSION
     fakescope: str = __version__
     faces: Any = field(default=None, repr=False)  # VideoScores, for reports; not serialised
@@ -70,6 +77,9 @@ class ScanResult:
             data.pop("signals")
         if data["motion"] is None:  # only flow models have it
             data.pop("motion")
+        for key in ("segments", "audio"):  # only audio-visual models have them
+            if data[key] is None:
+                data.pop(key)
         return data
 
 
@@ -143,6 +153,10 @@ class Scanner:
         config = getattr(self.detector, "config", None)
         if config is not None and config.kind == "signals":
             return {"family": "signals", "features": list(getattr(self.detector, "features", []))}
+        if config is not None and config.kind == "av":
+            return {"family": "av", "arch": config.arch, "modalities": config.modalities,
+                    "segments": int(config.segments), "segment_frames": int(config.segment_frames),
+                    "fallback": bool(getattr(self.detector, "fallback", False))}  # fmt: skip
         if config is None or config.kind != "clip":
             return {"family": "frame"}
         inputs = {"inputs": "flow"} if config.inputs == "flow" else {}  # seed 003: frame pairs
@@ -178,6 +192,11 @@ class Scanner:
             scores = score_entry(extracted.entry, self.detector)
         except (FakescopeError, OSError) as exc:
             return ScanResult(spath, "failed", error=f"{spath}: {exc}", video=video, **base)
+        if not len(scores) and (scores.audio or {}).get("status") == "no_audio":
+            return ScanResult(
+                spath, "no_audio", reason=scores.reason, video=video, audio=scores.audio,
+                warnings=list(extracted.warnings), timing={"extract_s": t_extract, "total_s": t_extract}, **base,
+            )  # fmt: skip
         if not len(scores):  # a clip model and no track long enough, a signals model no track
             return ScanResult(
                 spath, "no_face", reason=scores.reason or "no face found", video=video,
@@ -223,10 +242,13 @@ class Scanner:
                 f"signals not computed for this video: {', '.join(scores.signals['missing'])} "
                 "(the classifier treats them as missing values)"
             )
+        if scores.audio is not None:
+            warnings += list(scores.audio.get("warnings", []))
         return ScanResult(
             spath, "ok", probability=prob, verdict="fake" if prob >= card.threshold else "real",
             tracks=tracks, timeline=timeline, clips=clips, video=video, warnings=warnings,
             signals=scores.signals, motion=_motion_json(scores.motion),
+            segments=_segments_json(scores.segments, card, self.calibration), audio=scores.audio,
             timing={"extract_s": t_extract, "score_s": t_score,
                     "total_s": round(t_extract + t_score, 3), "cached": extracted.cached},
             faces=scores, **base,
@@ -244,6 +266,24 @@ def _motion_json(motion: dict[str, Any] | None) -> dict[str, Any] | None:
         for t in motion["tracks"]
     ]  # fmt: skip
     return {**motion, "tracks": tracks}
+
+
+def _segments_json(
+    segments: list[dict[str, Any]] | None, card: Any, calibration: Any
+) -> list[dict[str, Any]] | None:
+    """An av model's segments with calibrated probabilities (as the faces' are)."""
+    if segments is None:
+        return None
+    z = np.asarray([s["logit"] for s in segments], np.float64)
+    if calibration is not None:
+        p = calibration.predict_proba(z)
+    else:
+        p = 1.0 / (1.0 + np.exp(-z / float(card.temperature)))
+    return [
+        {"track_id": s["track"], "start": s["start"], "end": s["end"],
+         "probability": float(v), "modality": s["modality"]}
+        for s, v in zip(segments, p)
+    ]  # fmt: skip
 
 
 def _face_prob(scores: VideoScores, agg: dict[str, Any], track: int, index: int) -> float | None:

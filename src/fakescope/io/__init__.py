@@ -1,9 +1,19 @@
 """Video input: probing, frame-accurate sampling and decoding."""
 
 from .sampling import Sampling, parse_sampling
-from .video import VIDEO_EXTENSIONS, FrameSample, VideoReader, probe, read_frames
+from .video import (
+    IMAGE_EXTENSIONS,
+    MEDIA_EXTENSIONS,
+    VIDEO_EXTENSIONS,
+    FrameSample,
+    VideoReader,
+    probe,
+    read_frames,
+)
 
 __all__ = [
+    "IMAGE_EXTENSIONS",
+    "MEDIA_EXTENSIONS",
     "VIDEO_EXTENSIONS",
     "FrameSample",
     "Sampling",

@@ -31,7 +31,7 @@ from ..errors import (
 from ..types import SampledFrame, VideoInfo
 from .sampling import Sampling, parse_sampling
 
-__all__ = ["VideoReader", "probe", "read_frames"]
+__all__ = ["IMAGE_EXTENSIONS", "MEDIA_EXTENSIONS", "VideoReader", "probe", "read_frames"]
 
 log = logging.getLogger(__name__)
 
@@ -49,8 +49,12 @@ VIDEO_EXTENSIONS = frozenset(
         ".wmv",
         ".ts",
         ".3gp",
+        ".gif",  # PyAV decodes a GIF as a video: every frame, with its timestamps
     }
 )
+# still images: read as a one-frame video (one frame, its faces, no tracking)
+IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff"})
+MEDIA_EXTENSIONS = VIDEO_EXTENSIONS | IMAGE_EXTENSIONS
 
 
 def _open(path: str | os.PathLike[str]) -> av.container.InputContainer:
@@ -77,14 +81,51 @@ def _open(path: str | os.PathLike[str]) -> av.container.InputContainer:
     except (OSError, ValueError) as exc:
         raise InputError(p, str(exc)) from None
     fmt = str(container.format.name)
-    if fmt in _NOT_VIDEO_FORMATS or fmt.endswith("_pipe"):
+    if fmt in _NOT_VIDEO_FORMATS:
         container.close()
-        raise NotAVideoError(p, _NOT_VIDEO_FORMATS.get(fmt, "a still image"))
+        raise NotAVideoError(p, _NOT_VIDEO_FORMATS[fmt])
     return container
 
 
 # FFmpeg demuxers that open files which are not videos
-_NOT_VIDEO_FORMATS = {"tty": "a text file", "image2": "a still image", "webp_pipe": "a still image"}
+_NOT_VIDEO_FORMATS = {"tty": "a text file"}
+
+
+def _is_still(container: av.container.InputContainer) -> bool:
+    """A still image: FFmpeg's image demuxers (``image2``, ``png_pipe``, ``jpeg_pipe``...)."""
+    fmt = str(container.format.name)
+    return fmt == "image2" or fmt.endswith("_pipe")
+
+
+# EXIF orientation -> the display rotation it implies (counter-clockwise degrees, as reported)
+_EXIF_ROTATION = {3: 180, 5: 270, 6: 270, 7: 90, 8: 90}
+
+
+def _exif_orient(image: np.ndarray, orientation: int) -> np.ndarray:
+    """Apply an EXIF orientation tag (1-8) to an RGB image, as image viewers do."""
+    ops = {
+        2: lambda a: a[:, ::-1],
+        3: lambda a: np.rot90(a, 2),
+        4: lambda a: a[::-1],
+        5: lambda a: a.transpose(1, 0, 2),
+        6: lambda a: np.rot90(a, -1),
+        7: lambda a: np.rot90(a, 2).transpose(1, 0, 2),
+        8: lambda a: np.rot90(a, 1),
+    }
+    op = ops.get(orientation)
+    return np.ascontiguousarray(op(image)) if op else image
+
+
+def _exif_orientation(path: str) -> int:
+    """The EXIF orientation tag of an image file (1 when absent or unreadable)."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as im:
+            value = im.getexif().get(0x0112, 1)
+    except (OSError, UnidentifiedImageError, ValueError):
+        return 1
+    return int(value) if isinstance(value, int) and 1 <= value <= 8 else 1
 
 
 def _sniff(path: Path) -> str | None:
@@ -147,6 +188,9 @@ class FrameIndex:
 class VideoReader:
     """Random access to the frames of one video, by presentation index.
 
+    A still image (PNG, JPEG, BMP, WebP, TIFF) reads as a one-frame video (``still`` is True):
+    frame 0 at time 0, EXIF orientation applied. A GIF is a video.
+
     >>> with VideoReader("clip.mp4") as reader:
     ...     frames = list(reader.frames([0, 10, 20]))
     """
@@ -156,6 +200,8 @@ class VideoReader:
         self.warnings: list[str] = []
         self._threads = threads
         self._container = _open(self.path)
+        self.still = _is_still(self._container)
+        self._still_image: np.ndarray | None = None
         try:
             self._stream = _video_stream(self._container, self.path)
             self._rotation = self._probe_rotation()
@@ -176,6 +222,11 @@ class VideoReader:
                 except av.error.FFmpegError:
                     continue
                 for frame in frames:
+                    if self.still:
+                        orientation = _exif_orientation(self.path)
+                        image = frame.to_ndarray(format="rgb24")
+                        self._still_image = _exif_orient(image, orientation)
+                        return _EXIF_ROTATION.get(orientation, 0)
                     return round(getattr(frame, "rotation", 0) or 0) % 360
         except av.error.FFmpegError as exc:
             raise CorruptVideoError(self.path, _ffmpeg_detail(exc)) from None
@@ -186,6 +237,14 @@ class VideoReader:
     def _make_info(self) -> VideoInfo:
         c, s = self._container, self._stream
         ctx = s.codec_context
+        if self._still_image is not None:
+            h, w = self._still_image.shape[:2]
+            return VideoInfo(
+                path=self.path, size_bytes=os.path.getsize(self.path), container=str(c.format.name),
+                codec=str(ctx.name), pix_fmt=str(ctx.pix_fmt) if ctx.pix_fmt else None,
+                width=w, height=h, rotation=self._rotation, fps=0.0, duration=0.0,
+                frame_count=1, frame_count_exact=True, bit_rate=None, has_audio=False,
+            )  # fmt: skip
         rate = s.average_rate or s.guessed_rate or s.base_rate
         fps = float(rate) if rate else 0.0
         duration: float | None = None
@@ -230,6 +289,9 @@ class VideoReader:
         return self._index
 
     def _build_index(self) -> FrameIndex:
+        if self._still_image is not None:
+            one = np.zeros(1, np.int64)
+            return FrameIndex(one, one.copy(), 1.0, 0, True)
         self._reopen()
         s = self._stream
         pts: list[int] = []
@@ -345,6 +407,9 @@ class VideoReader:
                 f"{len(order) - len(valid)} requested frames lie past the last decodable frame"
             )
         if not len(valid):
+            return
+        if self._still_image is not None:  # one frame, decoded when the file was opened
+            yield SampledFrame(0, 0.0, self._still_image, int(seg_of.get(0, 0)))
             return
         target_pts = index.pts[valid]
         ts = index.timestamps

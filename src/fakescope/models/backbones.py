@@ -16,7 +16,9 @@ import torch
 from torch import nn
 
 from ..errors import ConfigError, ModelError
+from .published import PUBLISHED_BACKBONES
 from .registry import ModelConfig
+from .rffr import RFFRBackbone
 from .weights import load_pretrained
 
 __all__ = [
@@ -65,6 +67,8 @@ class SimpleCNN(nn.Module):
 
 # fakescope's own backbones (not timm names): name -> class
 NATIVE_BACKBONES: dict[str, type[nn.Module]] = {"fakescope_simple_cnn": SimpleCNN}
+NATIVE_BACKBONES["rffr"] = RFFRBackbone  # seed 004: masker + generator + shared encoder
+NATIVE_BACKBONES.update(PUBLISHED_BACKBONES)  # published detectors (models/published.py)
 
 
 def build_backbone(config: ModelConfig) -> tuple[nn.Module, int, str]:
@@ -76,7 +80,9 @@ def build_backbone(config: ModelConfig) -> tuple[nn.Module, int, str]:
             module = native(**config.backbone_kwargs)
         except TypeError as exc:
             raise ConfigError(f"model.backbone_kwargs for {config.backbone}: {exc}") from None
-        return module, int(module.num_features), _load_native(module, config)  # type: ignore[arg-type]
+        own = getattr(module, "load_pretrained", None)  # e.g. rffr: into its shared encoder
+        source = own(config.pretrained) if callable(own) else _load_native(module, config)
+        return module, int(module.num_features), source  # type: ignore[arg-type]
     import timm
 
     try:

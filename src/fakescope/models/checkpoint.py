@@ -38,7 +38,7 @@ __all__ = [
 ]
 
 CARD_FORMAT = 1
-SHIPPED = ("default",)
+SHIPPED = ("default", "avsync")
 
 
 @dataclass
@@ -59,6 +59,15 @@ class ModelCard:
     signals: dict[str, Any] | None = None
     # flow inputs (seed 003): Farneback settings and the extraction's context (runs of frames)
     flow: dict[str, Any] | None = None
+    # audio-visual models (kind av, issue 13): sampling, 16-kHz segments, video fallback
+    # without an audio track, and what the model does not catch (``audio_card``)
+    audio: dict[str, Any] | None = None
+    # imported published weights (fakescope.importers): their licence, what the logit means
+    # and how it was derived from the published output, and where the weights came from
+    # (importer, file, sha256, checksum verified, research-only); None for fakescope's own
+    licence: str | None = None
+    label_sense: str | None = None
+    origin: dict[str, Any] | None = None
     training: dict[str, Any] = field(default_factory=dict)
     metrics: dict[str, Any] = field(default_factory=dict)
     version: str = __version__
@@ -258,6 +267,8 @@ def load_checkpoint(
 def _check_family(folder: Path, config: ModelConfig, state: dict[str, Any]) -> None:
     """One line when the weights are of the other family (a frame model's weights under a clip
     card, or the reverse)."""
+    if config.kind == "av":  # an av network's own keys: load_state_dict(strict) checks them
+        return
     weights_family = "clip" if any(k.startswith("temporal.") for k in state) else "frame"
     if weights_family != config.kind:
         raise ModelError(
@@ -422,6 +433,10 @@ def load_detector(
         from .signals import load_signals
 
         return load_signals(folder, read_card(folder), device)
+    if read_card(folder).model_config.kind == "av":  # frames and audio in, segments out
+        from .av import AVDetector
+
+        return AVDetector(*load_checkpoint(folder, device), device)
     onnx_path = folder / "model.onnx" if onnx else None
     if device == "cpu" and onnx_path is not None and onnx_path.is_file() and _has_onnxruntime():
         card = read_card(folder)
@@ -430,6 +445,20 @@ def load_detector(
         )
     model, card = load_checkpoint(name_or_path, device)
     return Detector(model, card, device, onnx_path)
+
+
+def audio_card(config: ModelConfig, **extra: Any) -> dict[str, Any]:
+    """The ``audio`` section of an av model's card: how scans feed it (``sampling`` at
+    ``segment_frames`` FPS, 1-s windows of 16-kHz mono audio, ``segments`` per window) and
+    whether a video without audio falls back to the video branch (``fallback``)."""
+    return {
+        "sample_rate": 16000,
+        "segment_seconds": 1.0,
+        "sampling": f"fps:{config.segment_frames}",
+        "segments": int(config.segments),
+        "fallback": bool(config.audio_fallback),
+        **extra,
+    }
 
 
 def resolve_device(device: str = "auto") -> str:

@@ -16,7 +16,8 @@ __all__ = ["ModelConfig", "create_model", "get_config", "list_models", "register
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
-FAMILIES = ("frame", "clip", "signals")
+FAMILIES = ("frame", "clip", "signals", "av")
+MODALITIES = ("both", "video", "audio")
 TEMPORAL = ("gru", "lstm", "mean", "ssm")
 INPUTS = ("crops", "flow")
 
@@ -45,6 +46,13 @@ class ModelConfig:
     ``inputs`` is the evidence a network reads: ``crops`` (face crops) or, for clip models,
     ``flow`` (seed 003: flow images of consecutive frame pairs, ``forensics.flow``; the
     extraction then keeps runs of consecutive frames, and a clip is ``frames_per_clip`` pairs).
+
+    Audio-visual models (``kind: av``, ``models.av``; seed 001): ``arch`` names the network in
+    ``models.av.AV_ARCHS`` with its options in ``arch_kwargs``; a sample is ``segments``
+    consecutive 1-s segments of ``segment_frames`` crops each (5 = seed 001's 5 FPS) with the
+    16-kHz audio of each second; ``modalities`` switches the branches (``both``, ``video``,
+    ``audio``); ``audio_fallback``: a video without an audio track is scored by the video
+    branch alone (and the result says so) instead of being answered with a reason.
     """
 
     name: str
@@ -67,6 +75,12 @@ class ModelConfig:
     head: str = "linear"
     head_hidden: int = 256
     inputs: str = "crops"
+    arch: str = ""
+    arch_kwargs: dict[str, Any] = field(default_factory=dict)
+    modalities: str = "both"
+    segments: int = 4
+    segment_frames: int = 5
+    audio_fallback: bool = False
 
     @property
     def family(self) -> str:
@@ -96,7 +110,21 @@ class ModelConfig:
                     f"model.temporal: unknown module '{self.temporal}'; choose from "
                     f"{', '.join(TEMPORAL)}"
                 )
-        elif self.frames_per_clip != 1 or self.temporal != "none" or self.identity_head:
+        elif self.kind == "av":
+            if not self.arch:
+                raise ConfigError("model.arch: an av model names its network (e.g. avsync)")
+            if self.modalities not in MODALITIES:
+                raise ConfigError(
+                    f"model.modalities: unknown '{self.modalities}'; choose from "
+                    f"{', '.join(MODALITIES)}"
+                )
+            if self.segments < 1 or self.segment_frames < 1:
+                raise ConfigError("model.segments and model.segment_frames must be >= 1")
+        if self.kind != "av" and (self.arch or self.modalities != "both"):
+            raise ConfigError("model: arch and modalities belong to audio-visual models (kind: av)")
+        if self.kind != "clip" and (
+            self.frames_per_clip != 1 or self.temporal != "none" or self.identity_head
+        ):
             raise ConfigError(
                 "model: frames_per_clip, temporal and identity_head belong to clip models "
                 "(kind: clip)"
@@ -185,6 +213,10 @@ def create_model(name: str | ModelConfig, **overrides: Any) -> Any:
         from .signals import build_estimator
 
         return build_estimator(config)
+    if config.kind == "av":
+        from .av import build_av_model
+
+        return build_av_model(config)
     if config.kind == "clip":
         from .clip import ClipDetector
 

@@ -235,3 +235,123 @@ def flow_cnn_lstm() -> ModelConfig:
         backbone_kwargs={"widths": [16, 32, 64, 128]}, proj_dim=128, temporal="lstm",
         temporal_kwargs={"hidden": 128, "layers": 1, "bidirectional": False, "readout": "last"},
     )  # fmt: skip
+
+
+# ── seed 004 (RFFR: block masking, residual, shared ViT; models/rffr.py) ─────
+
+
+def _rffr(name: str, encoder: str, pretrained: str) -> ModelConfig:
+    """Seed 004: one block of a 4x4 grid zeroed, the seed's inpainter (Conv 3->16, ReLU,
+    Conv 16->3), residual 4 * (reconstruction - input), one shared encoder on image and
+    residual, features concatenated -> Linear(1) (the seed's fc has no dropout). 224 px,
+    inputs scaled to [-1, 1] (mean = std = 0.5)."""
+    return ModelConfig(
+        name, backbone="rffr", input_size=224, mean=HALF, std=HALF, drop_rate=0.0,
+        pretrained=pretrained,
+        backbone_kwargs={"encoder": encoder, "k": 4, "hidden": 16, "scale": 4.0, "seed": 0,
+                         "eval_block": 5},  # inference: row 1, column 1 (on the face)
+    )  # fmt: skip
+
+
+@register_model
+def rffr() -> ModelConfig:
+    # the seed's ViT-B/16 (768 + 768 = 1536 features); its ImageNet weights come from the hub
+    # (seed presets say pretrained: hub), so the entry defaults to none like every hub model
+    return _rffr("rffr", "vit_base_patch16_224", "none")
+
+
+@register_model
+def rffr_lite0() -> ModelConfig:
+    # a CPU stand-in, not the seed's model: RFFR with a shared EfficientNet-Lite0 encoder
+    # (1280 + 1280 features), whose ImageNet weights ship in a pip package (offline)
+    return _rffr("rffr_lite0", "tf_efficientnet_lite0", "imagenet")
+
+
+# ── published detectors (weights: fakescope weights import; models/published.py) ──────
+# MesoNet (Afchar et al. 2018): 256-px crops scaled to [0, 1] (Keras rescale 1/255: mean 0,
+# std 1); the backbone ends at Dense(16) + LeakyReLU, the linear head at drop 0.5 is the
+# authors' last Dropout(0.5) -> Dense(1).
+ZERO = (0.0, 0.0, 0.0)
+ONE = (1.0, 1.0, 1.0)
+
+
+@register_model
+def mesonet4() -> ModelConfig:
+    return ModelConfig(
+        "mesonet4", backbone="fakescope_meso4", input_size=256, mean=ZERO, std=ONE, drop_rate=0.5
+    )
+
+
+@register_model
+def mesoinception4() -> ModelConfig:
+    return ModelConfig(
+        "mesoinception4", backbone="fakescope_mesoinception4", input_size=256, mean=ZERO,
+        std=ONE, drop_rate=0.5,
+    )  # fmt: skip
+
+
+@register_model
+def efficientnet_b7() -> ModelConfig:
+    # the DFDC winner's encoder (selimsef: tf_efficientnet_b7_ns at 380 px, ImageNet mean/std)
+    return ModelConfig("efficientnet_b7", backbone="tf_efficientnet_b7", input_size=380)
+
+
+@register_model
+def spsl_xception() -> ModelConfig:
+    # DeepfakeBench's SPSL: Xception on RGB + phase spectrum (4 channels), 256 px, [-1, 1]
+    return ModelConfig(
+        "spsl_xception", backbone="spsl_xception", input_size=256, mean=HALF, std=HALF,
+        drop_rate=0.0,
+    )  # fmt: skip
+
+
+@register_model
+def ucf_xception() -> ModelConfig:
+    # DeepfakeBench's UCF at inference: forgery encoder -> common-forgery block -> head_sha
+    return ModelConfig(
+        "ucf_xception", backbone="ucf_xception", input_size=256, mean=HALF, std=HALF,
+        drop_rate=0.2,
+    )  # fmt: skip
+
+
+@register_model
+def dfb_efficientnet_b4() -> ModelConfig:
+    # DeepfakeBench's EfficientNet-B4 (efficientnet_pytorch, unpadded stem, padding planned for
+    # 380 px) at its 256 px, [-1, 1]
+    return ModelConfig(
+        "dfb_efficientnet_b4", backbone="static_pad_efficientnet", input_size=256, mean=HALF,
+        std=HALF, drop_rate=0.0,
+        backbone_kwargs={"arch": "tf_efficientnet_b4", "image_size": 380, "stem": "valid"},
+    )  # fmt: skip
+
+
+# ── issue 13 (audio-visual, models/av.py) ─────────────────────────────────────
+
+
+@register_model
+def avsync() -> ModelConfig:
+    # a small audio-visual sync network trained from real videos only (models/avsync.py):
+    # 3 consecutive 1-s segments of 10 crops (10 FPS: at seed 001's 5 FPS the lips are too
+    # coarse to sync, docs/av.md) at 64 px (its lower half, grey) + 16 kHz; lags up to 1 s
+    return ModelConfig(
+        "avsync", kind="av", arch="avsync", backbone="none", input_size=64, mean=HALF,
+        std=HALF, drop_rate=0.0, segments=3, segment_frames=10,
+        arch_kwargs={"dim": 64, "max_lag": 10, "n_mels": 40, "widths": [16, 32, 48, 64],
+                     "sync_weight": 1.0, "sync_temperature": 0.1},
+    )  # fmt: skip
+
+
+@register_model
+def av_fusion() -> ModelConfig:
+    # seed 001 (models/av_fusion.py): EfficientNet-B3 per frame (224 px, seed §I.A) + 1-D conv
+    # over time; wav2vec2-base (first 8 of 12 layers frozen; facebook/wav2vec2-base from the
+    # hub, or arch_kwargs.audio_pretrained=FOLDER); cross-modal attention both ways (D = 256,
+    # 4 heads: the seed gives no sizes, these fit its ~0.5 M temporal / ~1 M fusion / ~0.1 M
+    # head counts); 10 consecutive 1-s segments of 5 crops (5 FPS). pretrained="none" like
+    # every hub model; the seed001 presets say imagenet
+    return ModelConfig(
+        "av_fusion", kind="av", arch="av_fusion", backbone="efficientnet_b3", input_size=224,
+        drop_rate=0.2, head_hidden=128, segments=10, segment_frames=5,
+        arch_kwargs={"dim": 256, "heads": 4, "kernel": 3, "attn_dropout": 0.1,
+                     "audio_pretrained": "facebook/wav2vec2-base", "audio_frozen_layers": 8},
+    )  # fmt: skip

@@ -281,7 +281,7 @@ def _suspicious_faces(
 
     from .saliency import overlay
 
-    if family in ("clip", "signals"):  # the per-face figure of the timeline
+    if family in ("clip", "signals", "av"):  # the per-face figure of the timeline
         box = {
             (t["track_id"], b["frame_index"]): b.get("probability")
             for t in r["tracks"]
@@ -306,9 +306,13 @@ def _suspicious_faces(
             "Face crops of the track the forensic signals describe; a signals model scores the "
             "whole video at once, so every crop carries the video's probability."
         )
-    elif family == "clip":
+    elif family in ("clip", "av"):  # av: crops with sound over 1-s segments, no heatmap
         heat = None
-        note = "The most suspicious face crops, by the mean probability of the clips covering each."
+        note = (
+            "The most suspicious face crops, by the mean probability of the clips covering each."
+            if family == "clip"
+            else "The most suspicious face crops, by the probability of their 1-s segment."
+        )
     else:
         from .saliency import gradcam
 
@@ -427,7 +431,9 @@ def render_report(result: Any, detector: Any = None, top: int = 6) -> str:
     """HTML for a ``ScanResult`` (with its scored faces for the heatmaps)."""
     r = result.to_dict()
     name = html.escape(Path(r["path"]).name)
-    verdict = r["verdict"] or ("no face" if r["status"] == "no_face" else "failed")
+    verdict = r["verdict"] or {"no_face": "no face", "no_audio": "no audio"}.get(
+        r["status"], "failed"
+    )
     cls = r["verdict"] or "none"
     prob = "-" if r["probability"] is None else f"{r['probability']:.1%}"
     body = [
@@ -444,6 +450,10 @@ def render_report(result: Any, detector: Any = None, top: int = 6) -> str:
     for w in r["warnings"]:
         body.append(f"<div class='warn'>{html.escape(w)}</div>")
     body += ["<h2>Timeline</h2><div class='card'>", _timeline_svg(r), "</div>"]
+    if r.get("audio") is not None or r.get("segments"):  # av models: sound, VAD, segments
+        from .audio import audio_section
+
+        body += audio_section(r)
     family = r["model"].get("family") or getattr(getattr(detector, "config", None), "kind", "frame")
     if r.get("signals"):
         body += _signals_section(r["signals"])
@@ -452,6 +462,10 @@ def render_report(result: Any, detector: Any = None, top: int = 6) -> str:
 
         body += motion_section(result)
     body += _suspicious_faces(result, r, detector, top, family)
+    if family == "frame":  # RFFR (seed 004): residual maps beside the Grad-CAM heatmaps
+        from .residual import residual_section
+
+        body += residual_section(result, detector, top)
     if r["tracks"]:
         body.append(f"<h2>Faces (tracks)</h2><div class='card'>{_tracks_table(r)}</div>")
     v = r["video"]

@@ -287,8 +287,9 @@ def _score_set(
 
 
 def set_metrics(pred: Any, threshold: float, n_boot: int, seed: int = 0) -> dict[str, Any]:
-    """AUC with its bootstrap interval, AP, EER and accuracy at ``threshold`` of video
-    predictions (``video_predictions``); None where a class is missing."""
+    """AUC, AP and EER with their bootstrap intervals, FPR at 95% TPR, and accuracy,
+    precision, recall and F1 at ``threshold`` of video predictions (``video_predictions``);
+    None where a class is missing."""
     from ..evaluation.metrics import MetricError, summary
 
     ok = pred[pred["probability"].notna()]
@@ -300,7 +301,10 @@ def set_metrics(pred: Any, threshold: float, n_boot: int, seed: int = 0) -> dict
         "real": int((ok["label"] == 0).sum()),
         "fake": int((ok["label"] == 1).sum()),
     }
-    empty = {"auc": None, "auc_ci": None, "ap": None, "eer": None, "accuracy": None}
+    empty: dict[str, Any] = {
+        "auc": None, "auc_ci": None, "ap": None, "eer": None, "accuracy": None,
+        **dict.fromkeys(_EXTRA_METRICS),
+    }  # fmt: skip
     y, p = ok["label"].to_numpy(int), ok["probability"].to_numpy(float)
     note = None
     try:
@@ -310,17 +314,32 @@ def set_metrics(pred: Any, threshold: float, n_boot: int, seed: int = 0) -> dict
             return {**counts, **empty, "threshold": threshold, "note": str(exc)}
         s, note = summary(y, p, threshold=threshold, n_boot=0), str(exc)
     boot = s.get("bootstrap") or {}
-    ci = boot.get("roc_auc")
+
+    def interval(name: str) -> list[float] | None:
+        ci = boot.get(name)
+        return [ci["low"], ci["high"]] if ci else None
+
+    at = s["at_threshold"]
     return {
         **counts,
         "auc": s["roc_auc"],
-        "auc_ci": [ci["low"], ci["high"]] if ci else None,
+        "auc_ci": interval("roc_auc"),
         "ap": s["average_precision"],
         "eer": s["eer"],
-        "accuracy": s["at_threshold"].get("accuracy"),
+        "accuracy": at.get("accuracy"),
+        "precision": at.get("precision"),
+        "recall": at.get("recall"),
+        "f1": at.get("f1"),
+        "fpr_at_95_tpr": s["fpr_at_95_tpr"],
+        "ap_ci": interval("average_precision"),
+        "eer_ci": interval("eer"),
         "threshold": threshold,
         "note": note,
     }
+
+
+# what ``set_metrics`` answers beside AUC, AP, EER and accuracy (None where a class is missing)
+_EXTRA_METRICS = ("precision", "recall", "f1", "fpr_at_95_tpr", "ap_ci", "eer_ci")
 
 
 def crops_cache(crops: str) -> tuple[str, int | None]:

@@ -18,6 +18,17 @@ from .spec import Study
 __all__ = ["build_report", "report_markdown", "stats", "write_report"]
 
 GAP_NOTE = "gap = in-domain AUC − cross-dataset AUC (higher: the model transfers worse)"
+# every video-level metric of a scored set (``job.set_metrics``): key -> (column, interval key)
+METRICS: dict[str, tuple[str, str | None]] = {
+    "auc": ("AUC", "auc_ci"),
+    "ap": ("AP", "ap_ci"),
+    "eer": ("EER", "eer_ci"),
+    "accuracy": ("ACC", None),
+    "precision": ("Precision", None),
+    "recall": ("Recall", None),
+    "f1": ("F1", None),
+    "fpr_at_95_tpr": ("FPR@95%TPR", None),
+}
 
 
 def stats(values: Sequence[float | None]) -> dict[str, Any]:
@@ -58,6 +69,7 @@ def _row(results: list[dict[str, Any]]) -> dict[str, Any]:
         ),
         "accuracy": stats([r["in_domain"].get("accuracy") for r in results]),
         "minutes": stats([r["minutes"]["train"] for r in results]),
+        "metrics": _every_metric([r["in_domain"] for r in results]),
         "cross": {},
     }
     for name in first.get("cross", {}):
@@ -65,8 +77,17 @@ def _row(results: list[dict[str, Any]]) -> dict[str, Any]:
         row["cross"][name] = {
             "auc": _with_ci([s.get("auc") for s in sets], [s.get("auc_ci") for s in sets]),
             "gap": stats([s.get("gap") for s in sets]),
+            "metrics": _every_metric(sets),
         }
     return row
+
+
+def _every_metric(sets: list[dict[str, Any]]) -> dict[str, Any]:
+    """Mean ± std over seeds of every metric of one scored set (one seed: with its interval)."""
+    return {
+        key: _with_ci([m.get(key) for m in sets], [m.get(ci) if ci else None for m in sets])
+        for key, (_, ci) in METRICS.items()
+    }
 
 
 def build_report(
@@ -214,6 +235,7 @@ def report_markdown(report: dict[str, Any]) -> str:
             )
         lines.append("")
     if len(seeds) > 1 and report["runs"]:
+        lines += _every_metric_table(rows, cross)
         lines += _per_seed(report["runs"], cross)
     if report["failed"]:
         lines += ["## Failed runs", ""]
@@ -226,22 +248,51 @@ def report_markdown(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def _per_seed(runs: list[dict[str, Any]], cross: list[str]) -> list[str]:
-    head = ["Run", "Trained on", "Seed", "In-domain AUC", *[f"{n} AUC" for n in cross], "Minutes"]
-    lines = ["## Per seed", "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    for r in runs:
-        cells = [r["label"], r["manifest"], str(r["seed"]), _auc_ci(r["in_domain"])]
-        cells += [_auc_ci(r["cross"].get(n, {})) for n in cross]
-        cells.append(f"{r['minutes']['train']:.1f}")
-        lines.append("| " + " | ".join(cells) + " |")
+def _every_metric_table(rows: list[dict[str, Any]], cross: list[str]) -> list[str]:
+    """Mean ± std over seeds of every metric, per configuration and test set."""
+    head = ["Configuration", "Trained on", "Test set", *[c for c, _ in METRICS.values()]]
+    lines = [
+        "## Every metric, mean ± std over seeds",
+        "",
+        "| " + " | ".join(head) + " |",
+        "|" + "---|" * len(head),
+    ]
+    for r in rows:
+        sets = [("in-domain", r.get("metrics"))]
+        sets += [(n, (r["cross"].get(n) or {}).get("metrics")) for n in cross]
+        for name, m in sets:
+            if m:
+                cells = [r["label"], r["manifest"], name, *[cell(m[k]) for k in METRICS]]
+                lines.append("| " + " | ".join(c.replace("|", "/") for c in cells) + " |")
     return [*lines, ""]
 
 
-def _auc_ci(m: dict[str, Any]) -> str:
-    ci = m.get("auc_ci")
-    if m.get("auc") is None:
+def _per_seed(runs: list[dict[str, Any]], cross: list[str]) -> list[str]:
+    head = ["Run", "Trained on", "Seed", "Test set", *[c for c, _ in METRICS.values()], "Minutes"]
+    lines = [
+        "## Per seed",
+        "",
+        "Each run's value; AUC, AP and EER with their 95% bootstrap interval over videos.",
+        "",
+        "| " + " | ".join(head) + " |",
+        "|" + "---|" * len(head),
+    ]
+    for r in runs:
+        sets = [("in-domain", r["in_domain"]), *[(n, r["cross"].get(n, {})) for n in cross]]
+        for name, m in sets:
+            cells = [r["label"], r["manifest"], str(r["seed"]), name]
+            cells += [
+                _value_ci(m.get(k), m.get(ci) if ci else None) for k, (_, ci) in METRICS.items()
+            ]
+            cells.append(f"{r['minutes']['train']:.1f}")
+            lines.append("| " + " | ".join(cells) + " |")
+    return [*lines, ""]
+
+
+def _value_ci(value: float | None, ci: list[float] | None) -> str:
+    if value is None:
         return "n/a"
-    return f"{m['auc']:.3f}" + (f" [{ci[0]:.3f}, {ci[1]:.3f}]" if ci else "")
+    return f"{value:.3f}" + (f" [{ci[0]:.3f}, {ci[1]:.3f}]" if ci else "")
 
 
 def write_report(report: dict[str, Any], out: Path) -> None:

@@ -67,6 +67,7 @@ __all__ = [
     "Study",
     "TrainData",
     "load_study",
+    "recipe_study",
 ]
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
@@ -454,3 +455,57 @@ def load_study(path: str | Path) -> Study:
 def override_strings(study: Study, run: RunSpec) -> list[str]:
     """The study's and the run's overrides as ``KEY=VALUE`` strings (JSON values are YAML)."""
     return [f"{k}={json.dumps(v)}" for k, v in (*study.overrides, *run.overrides)]
+
+
+def recipe_study(
+    config: str,
+    overrides: list[str],
+    manifest: str | None,
+    runs: int,
+    *,
+    split: str = "test",
+    bootstrap: int = 1000,
+    frames: int | None = None,
+    name: str | None = None,
+) -> Study:
+    """One training recipe trained and scored ``runs`` times (seeds ``train.seed`` + 0, 1, ...)
+    on its manifest (``manifest`` overrides the recipe's) and crops: the multi-run protocol of
+    ``fakescope evaluate --runs N``, as a study, so the runs resume and the report gives every
+    metric's mean ± std beside each run's bootstrap intervals."""
+    from ..training.config import load_train_config
+
+    if runs < 1:
+        raise ConfigError(f"runs: needs N >= 1, got {runs}")
+    bad = [o for o in overrides if "=" not in o]
+    if bad:
+        raise ConfigError(f"overrides: expected KEY=VALUE, got {bad[0]!r}")
+    cfg = load_train_config(config, overrides)
+    data_file = manifest or cfg.data.manifest
+    if not data_file or not cfg.data.crops:
+        raise ConfigError(
+            f"{config}: the recipe needs data.manifest (or --manifest) and data.crops "
+            "(a 'fakescope extract' folder over the manifest) for several runs"
+        )
+    run_id = name or Path(config).stem
+    if not _NAME.fullmatch(run_id):
+        run_id = re.sub(r"[^A-Za-z0-9_.-]", "_", run_id).lstrip("_.-") or "recipe"
+    data_name = re.sub(r"[^A-Za-z0-9_.-]", "_", Path(data_file).stem).lstrip("_.-") or "data"
+    pairs = tuple((k.strip(), yaml.safe_load(v)) for k, v in (o.split("=", 1) for o in overrides))
+    return Study(
+        name=f"{run_id}, {runs} run(s)",
+        path=str(Path(config).resolve()),
+        runs=(RunSpec(run_id, str(Path(config).resolve()), run_id, pairs),),
+        manifests=(
+            TrainData(
+                data_name,
+                _data_path(data_file),
+                _data_path(cfg.data.crops),
+                train_split=cfg.data.train_split,
+                val_split=cfg.data.val_split,
+            ),
+        ),
+        seeds=tuple(cfg.train.seed + k for k in range(runs)),
+        split=split,
+        bootstrap=bootstrap,
+        frames=frames,
+    )

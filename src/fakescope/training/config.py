@@ -65,7 +65,8 @@ class TrainLoopConfig:
     device: str = "auto"
     channels_last: bool = True  # NHWC batches: ~1.4x faster convolutions on these CPUs
     early_stopping: bool = True  # False: every epoch runs (seed presets), best still kept
-    select: str = "val_auc"  # the checkpoint kept: best val_auc | val_acc | val_loss
+    select: str = "val_auc"  # the monitor: best val_auc | val_acc | val_loss (lowest) is kept
+    # as RUN/best, and early stopping counts its patience on it
     cache_features: bool = False  # frozen-backbone phases train on cached per-crop features
 
 
@@ -75,11 +76,16 @@ class PhaseConfig:
 
     ``freeze`` names model parts (``backbone``, ``head``; clip models also ``proj``,
     ``temporal``; ``backbone:N`` = the first N backbone block groups). Unset values (None)
-    take the run's ``optim`` values.
+    take the run's ``optim`` values. ``kind``: ``classify`` (the detector's loss) or
+    ``rffr_generator`` (seed 004: the residual generator alone learns to inpaint masked
+    blocks of real crops; ``training.rffr``). ``modalities`` (av models): the branches the
+    phase runs, ``both``/``video``/``audio`` (seed 001 trains video, then audio, then both).
     """
 
     name: str = "phase"
+    kind: str = "classify"
     epochs: int = 1
+    modalities: str | None = None  # av models: both | video | audio (None = the model's)
     freeze: list[str] = field(default_factory=list)
     lr: float | None = None
     backbone_lr: float | None = None
@@ -100,16 +106,18 @@ class TrainConfig:
     sbi_config: dict[str, Any] = field(default_factory=dict)  # SBIConfig fields
     phases: list[dict[str, Any]] = field(default_factory=list)  # PhaseConfig fields, in order
     flow: dict[str, Any] = field(default_factory=dict)  # FlowSettings fields (flow models)
+    # audio-visual models (training.av): AVDataSettings fields plus loss / loss_kwargs
+    av: dict[str, Any] = field(default_factory=dict)
 
     def phase_list(self) -> list[PhaseConfig]:
         """The recipe's phases; without ``phases:``, one phase of ``train.epochs`` (with the
         backbone frozen for the first ``train.freeze_backbone_epochs`` as before)."""
         if not self.phases:
             k = min(self.train.freeze_backbone_epochs, self.train.epochs)
-            out = [PhaseConfig("frozen", k, ["backbone"])] if k else []
+            out = [PhaseConfig("frozen", epochs=k, freeze=["backbone"])] if k else []
             # one optimiser and schedule across both: the legacy recipe
             return (
-                [*out, PhaseConfig("train", self.train.epochs - k)]
+                [*out, PhaseConfig("train", epochs=self.train.epochs - k)]
                 if k < self.train.epochs
                 else out
             )
@@ -216,6 +224,10 @@ def _phase(i: int, data: Any) -> PhaseConfig:
         )
     if phase.lr is not None and not phase.lr > 0:
         raise ConfigError(f"config: phases[{i}].lr must be > 0")
+    if phase.kind not in ("classify", "rffr_generator"):
+        raise ConfigError(f"config: phases[{i}].kind must be classify or rffr_generator")
+    if phase.modalities not in (None, "both", "video", "audio"):
+        raise ConfigError(f"config: phases[{i}].modalities must be both, video or audio")
     return phase
 
 
@@ -274,6 +286,8 @@ def _check_freeze(c: TrainConfig, phases: list[PhaseConfig]) -> None:
             kind = get_config(str(c.model["name"])).kind
         except ConfigError:
             return  # an unknown model is reported (with the choices) where it is built
+    if kind == "av":
+        return  # an av network's parts depend on its arch: checked where the model is built
     parts = (ClipDetector if kind == "clip" else FrameDetector).PART_NAMES
     for i, p in enumerate(phases):
         for part in p.freeze:

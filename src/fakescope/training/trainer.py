@@ -142,6 +142,10 @@ def train(
         from .signals import train_signals
 
         return train_signals(config, model_cfg)
+    if model_cfg.kind == "av":  # audio-visual segments and pseudo-fakes: their own loop
+        from .av import train_av
+
+        return train_av(config, model_cfg, progress=progress, on_epoch=on_epoch)
     import torch
 
     from ..models import create_model
@@ -467,6 +471,11 @@ class _Loop:
                     break
                 continue  # the rest of this phase is skipped; the next phase runs
             assert optimizer is not None and base_lrs is not None
+            if phase.kind != "classify":  # seed 004's generator pre-training: its own loop
+                from .rffr import generator_epoch
+
+                generator_epoch(self, phase, epoch, optimizer, train_loader, val_loader)
+                continue
             schedule = phase.schedule or o.schedule
             self.data.train_set.epoch = self.data.val_set.epoch = epoch
             sampler = getattr(train_loader, "sampler", None)
@@ -510,9 +519,8 @@ class _Loop:
                     plateau.step(val["loss"])
                 else:
                     plateau.step(val["auc"] if not np.isnan(val["auc"]) else -val["loss"])
-            monitored = val["auc"] if not np.isnan(val["auc"]) else -val["loss"]
-            self.stopper.step(monitored)
-            selected = self._selected(val)
+            selected = self._selected(val)  # train.select: the monitor (higher is better)
+            self.stopper.step(selected)  # early stopping counts patience on the same monitor
             improved = selected > self.best
             if improved:
                 self.best = selected

@@ -1,91 +1,262 @@
-"""Who runs which trial: worker lock files, the claim lock, and the recovery of trials whose
-worker died (marked FAIL, their parameters queued again with Optuna's ``enqueue_trial``)."""
+"""Who runs which trial, kept in the study's own database so that workers on several machines
+can share one study through one URL.
+
+- Every worker (a ``--workers`` process, a Ray task, the command itself while it recovers)
+  registers in ``fakescope_tune_workers`` as ``HOST:PID:TOKEN`` and writes a heartbeat there
+  (the database's clock, so machines' clocks never meet) every ``heartbeat`` seconds while it
+  lives. ``HOST`` is ``$FAKESCOPE_HOST_ID`` or the host name.
+- A trial is claimed under a lock row in ``fakescope_tune_lock`` (one per study): the budget
+  check and Optuna's ``ask`` happen under it, so workers never start more than N trials between
+  them. A lock whose holder is dead is taken over.
+- A worker is dead when its row is gone, when its heartbeat is older than ``4 × heartbeat``,
+  or (without waiting) when it ran on this host and its process no longer exists. The RUNNING
+  trials of dead workers are marked FAIL and their parameters queued again with Optuna's
+  ``enqueue_trial`` (``retry_of``), under the lock, so each is retried exactly once.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
+import logging
 import os
+import random
 import socket
+import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
-__all__ = ["counts", "identity", "locked", "recover", "trial_state"]
+__all__ = ["HOST_ENV", "Registry", "counts", "host_id", "trial_state"]
+
+log = logging.getLogger(__name__)
+
+HOST_ENV = "FAKESCOPE_HOST_ID"
+STALE_BEATS = 4  # missed heartbeats after which a worker is dead
+LOCK_TIMEOUT = 600.0  # seconds: a claim lock held longer is taken over (a claim takes < 1 s)
 
 
-@contextlib.contextmanager
-def locked(path: Path) -> Iterator[None]:
-    import fcntl
+def host_id() -> str:
+    """This machine's id in worker names: ``$FAKESCOPE_HOST_ID``, else the host name (set the
+    variable where several machines or containers share a host name)."""
+    return os.environ.get(HOST_ENV) or socket.gethostname()
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
+
+def _pid_exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _naive(value: Any) -> dt.datetime:
+    """A database timestamp as a naive UTC datetime (SQLite gives naive, PostgreSQL aware)."""
+    if isinstance(value, str):
+        value = dt.datetime.fromisoformat(value)
+    if value.tzinfo is not None:
+        value = value.astimezone(dt.timezone.utc).replace(tzinfo=None)
+    return value
+
+
+class Registry:
+    """The workers and the claim lock of one study, in tables of the study's database."""
+
+    def __init__(self, url: str, study: str, heartbeat: float = 15.0, host: str | None = None):
+        import sqlalchemy as sa
+
+        self.study = study
+        self.heartbeat = float(heartbeat)
+        self.host = host or host_id()
+        kwargs: dict[str, Any] = {}
+        if url.startswith("sqlite"):
+            kwargs = {"connect_args": {"timeout": 300}}
+        self._engine = sa.create_engine(url, **kwargs)
+        meta = sa.MetaData()
+        self._workers = sa.Table(
+            "fakescope_tune_workers", meta,
+            sa.Column("study", sa.String(512), primary_key=True),
+            sa.Column("worker", sa.String(512), primary_key=True),
+            sa.Column("beat", sa.DateTime, nullable=False),
+            sa.Column("every", sa.Float, nullable=False),  # its heartbeat interval, seconds
+        )  # fmt: skip
+        self._lock = sa.Table(
+            "fakescope_tune_lock", meta,
+            sa.Column("study", sa.String(512), primary_key=True),
+            sa.Column("holder", sa.String(512), nullable=False),
+            sa.Column("since", sa.DateTime, nullable=False),
+        )  # fmt: skip
+        for attempt in range(5):  # several workers may create the tables at once
+            try:
+                meta.create_all(self._engine)
+                break
+            except sa.exc.OperationalError:
+                if attempt == 4:
+                    raise
+                time.sleep(0.2 * (attempt + 1))
+
+    def close(self) -> None:
+        self._engine.dispose()
+
+    # ── workers ──────────────────────────────────────────────────────────────
+
+    def _now(self, conn: Any) -> dt.datetime:
+        import sqlalchemy as sa
+
+        return _naive(conn.execute(sa.select(sa.func.now(type_=sa.DateTime))).scalar_one())
+
+    def beat(self, worker: str) -> None:
+        """Write the worker's heartbeat (registering it again if a peer had given it up)."""
+        import sqlalchemy as sa
+
+        w = self._workers
+        with self._engine.begin() as conn:
+            mine = (w.c.study == self.study) & (w.c.worker == worker)
+            done = conn.execute(sa.update(w).where(mine).values(beat=sa.func.now()))
+            if not done.rowcount:
+                conn.execute(
+                    sa.insert(w).values(
+                        study=self.study, worker=worker, beat=sa.func.now(), every=self.heartbeat
+                    )
+                )
+
+    def _forget(self, worker: str) -> None:
+        import sqlalchemy as sa
+
+        w = self._workers
+        with self._engine.begin() as conn:
+            conn.execute(sa.delete(w).where((w.c.study == self.study) & (w.c.worker == worker)))
+
+    @contextlib.contextmanager
+    def worker(self) -> Iterator[str]:
+        """Register a worker (``HOST:PID:TOKEN``) and keep its heartbeat going while it lives."""
+        name = f"{self.host}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
+        self.beat(name)
+        stop = threading.Event()
+
+        def loop() -> None:
+            while not stop.wait(self.heartbeat):
+                try:
+                    self.beat(name)
+                except Exception as exc:  # a busy database: the next beat tries again
+                    log.debug("heartbeat of %s: %s", name, exc)
+
+        thread = threading.Thread(target=loop, name="tune-heartbeat", daemon=True)
+        thread.start()
+        try:
+            yield name
+        finally:
+            stop.set()
+            thread.join()
+            self._forget(name)
+
+    def alive(self, worker: str | None) -> bool:
+        """Whether a worker still runs: registered, heartbeat fresh (at most 4 of its own
+        intervals old), and, on this host, its process still there."""
+        import sqlalchemy as sa
+
+        if not worker:
+            return False
+        parts = worker.rsplit(":", 2)
+        here = len(parts) == 3 and parts[0] == self.host and parts[1].isdigit()
+        if here and not _pid_exists(int(parts[1])):
+            return False
+        w = self._workers
+        with self._engine.connect() as conn:
+            now = self._now(conn)
+            row = conn.execute(
+                sa.select(w.c.beat, w.c.every).where(
+                    (w.c.study == self.study) & (w.c.worker == worker)
+                )
+            ).first()
+        if row is None:
+            return False
+        # + 1 s: SQLite's clock has whole seconds
+        return (now - _naive(row.beat)).total_seconds() <= STALE_BEATS * row.every + 1.0
+
+    # ── the claim lock ───────────────────────────────────────────────────────
+
+    @contextlib.contextmanager
+    def locked(self, worker: str) -> Iterator[None]:
+        """Hold the study's claim lock (a row in the database); a dead holder's lock is taken
+        over, and so is one held for longer than ``LOCK_TIMEOUT``."""
+        import sqlalchemy as sa
+
+        lk = self._lock
+        while True:
+            try:
+                with self._engine.begin() as conn:
+                    conn.execute(
+                        sa.insert(lk).values(study=self.study, holder=worker, since=sa.func.now())
+                    )
+                break
+            except sa.exc.IntegrityError:
+                pass
+            with self._engine.connect() as conn:
+                row = conn.execute(
+                    sa.select(lk.c.holder, lk.c.since).where(lk.c.study == self.study)
+                ).first()
+                now = self._now(conn)
+            if row is None:
+                continue
+            held = (now - _naive(row.since)).total_seconds()
+            if not self.alive(row.holder) or held > LOCK_TIMEOUT:
+                log.info("tune: taking over the claim lock of %s (gone)", row.holder)
+                with self._engine.begin() as conn:
+                    conn.execute(
+                        sa.delete(lk).where(
+                            (lk.c.study == self.study) & (lk.c.holder == row.holder)
+                        )
+                    )
+                continue
+            time.sleep(random.uniform(0.02, 0.2))
         try:
             yield
         finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
+            with self._engine.begin() as conn:
+                conn.execute(
+                    sa.delete(lk).where((lk.c.study == self.study) & (lk.c.holder == worker))
+                )
 
+    # ── recovery ─────────────────────────────────────────────────────────────
 
-@contextlib.contextmanager
-def identity(out: Path) -> Iterator[str]:
-    """This worker's id (host:token), with its lock file held while it lives."""
-    import fcntl
-
-    token = f"{os.getpid()}-{time.time_ns()}"
-    path = out / "workers" / f"{token}.lock"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fh = open(path, "w")  # noqa: SIM115 - held open on purpose
-    fcntl.flock(fh, fcntl.LOCK_EX)
-    try:
-        yield f"{socket.gethostname()}:{token}"
-    finally:
-        fh.close()
-        path.unlink(missing_ok=True)
-
-
-def _alive(out: Path, worker: str) -> bool:
-    """Whether the worker that started a trial still runs (always True for another machine's
-    worker: its trials are left alone)."""
-    import fcntl
-
-    host, _, token = worker.partition(":")
-    if host != socket.gethostname():
-        return True
-    path = out / "workers" / f"{token}.lock"
-    if not path.is_file():
-        return False
-    with open(path, "a") as fh:
-        try:
-            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            return True
-        fcntl.flock(fh, fcntl.LOCK_UN)
-    path.unlink(missing_ok=True)
-    return False
+    def recover(self, study: Any, say: Callable[[str], None] | None = None) -> list[int]:
+        """Fail the RUNNING trials of dead workers (any machine) and queue their parameters
+        again; call it holding the claim lock. Returns the numbers of the trials requeued."""
+        running = study.get_trials(deepcopy=False, states=(trial_state("RUNNING"),))
+        requeued = []
+        verdict: dict[str, bool] = {}
+        for t in running:
+            worker = t.user_attrs.get("worker")
+            key = worker or ""
+            if key not in verdict:
+                verdict[key] = self.alive(worker)
+            if verdict[key]:
+                continue
+            try:  # RUNNING -> FAIL only if still RUNNING: a trial that ended meanwhile stays
+                study.tell(t.number, state=trial_state("FAIL"))
+            except (ValueError, RuntimeError):  # finished already (UpdateFinishedTrialError)
+                continue
+            study.enqueue_trial(dict(t.params), user_attrs={"retry_of": t.number})
+            requeued.append(t.number)
+            if say:
+                say(
+                    f"trial {t.number}: its worker {worker or '?'} is gone; "
+                    "queued again with the same parameters"
+                )
+        for worker, ok in verdict.items():
+            if worker and not ok:
+                self._forget(worker)
+        return requeued
 
 
 def trial_state(name: str) -> Any:
     from optuna.trial import TrialState
 
     return TrialState[name]
-
-
-def recover(study: Any, out: Path, say: Callable[[str], None] | None = None) -> list[int]:
-    """Fail the RUNNING trials of dead local workers and queue their parameters again;
-    returns the numbers of the trials requeued."""
-    running = study.get_trials(deepcopy=False, states=(trial_state("RUNNING"),))
-    requeued = []
-    for t in running:
-        worker = t.user_attrs.get("worker")
-        if not worker or _alive(out, worker):
-            continue
-        study.tell(t.number, state=trial_state("FAIL"), skip_if_finished=True)
-        study.enqueue_trial(dict(t.params), user_attrs={"retry_of": t.number})
-        requeued.append(t.number)
-        if say:
-            say(f"trial {t.number}: its worker died; queued again with the same parameters")
-    return requeued
 
 
 def counts(study: Any) -> dict[str, int]:

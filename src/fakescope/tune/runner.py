@@ -1,11 +1,12 @@
 """Run a search: an Optuna study in a SQLite file (or any database URL), trials that are
-``fakescope train`` runs with sampled overrides, pruned per epoch, in one or several processes.
+``fakescope train`` runs with sampled overrides, pruned per epoch, in one or several processes,
+or one trial per Ray task on a Ray cluster.
 
-Resume: a trial's worker holds a lock file (``DIR/workers/``) for its life. A later start (or
-another worker) finds RUNNING trials whose worker on this machine has died, marks them FAIL
-and queues their parameters again (``retry_of``), so a killed tune ends with N finished trials,
-none lost and none run twice. Claiming a trial happens under a lock file (``DIR/.ask.lock``),
-so parallel workers never start more than N.
+Resume: every worker registers in the study's database and keeps a heartbeat there
+(``claims.Registry``). A later start (or another worker, on any machine) finds RUNNING trials
+whose worker is gone, marks them FAIL and queues their parameters again (``retry_of``), so a
+killed tune ends with N finished trials, none lost and none run twice. Claiming a trial happens
+under a lock row in the same database, so workers never start more than N between them.
 """
 
 from __future__ import annotations
@@ -21,10 +22,10 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError, MissingDependencyError
-from .claims import counts, identity, locked, recover, trial_state
+from .claims import Registry, counts, trial_state
 from .space import TuneSpec, override_strings
 
-__all__ = ["TuneJob", "import_optuna", "open_study", "run_tune", "work"]
+__all__ = ["TuneJob", "import_optuna", "open_study", "ray_trial", "run_tune", "work"]
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +61,9 @@ class TuneJob:
     select_split: str | None = None  # data.val_split of every trial
     workers: int = 1
     progress: bool = True  # worker processes print one line per trial
+    heartbeat: float = 15.0  # seconds between a worker's heartbeats; dead after 4 missed
+    engine: str = "local"  # local processes, or "ray": one trial per Ray task
+    ray_address: str | None = None
 
     @property
     def storage_url(self) -> str:
@@ -70,6 +74,12 @@ class TuneJob:
         if self.select_split:
             out.append(f"data.val_split={self.select_split}")
         return out
+
+    def registry(self) -> Registry:
+        """The study's workers and claim lock (tables of the study's database)."""
+        import_optuna()
+        _storage(self.storage_url)  # a bad URL is one line; SQLite is put in WAL mode
+        return Registry(self.storage_url, self.study_name, self.heartbeat)
 
     def identity(self) -> dict[str, Any]:
         """What a resumed study must match."""
@@ -203,7 +213,7 @@ def run_trial(study: Any, trial: Any, job: TuneJob, base: Any, device: str, say:
         )  # fmt: skip
     except ConfigError as exc:
         trial.set_user_attr("error", str(exc))
-        study.tell(trial, state=trial_state("FAIL"))
+        study.tell(trial, state=trial_state("FAIL"), skip_if_finished=True)
         say(f"trial {n}: FAILED ({exc})")
         return
     if device != "auto" and config.train.device == "auto":
@@ -231,7 +241,7 @@ def run_trial(study: Any, trial: Any, job: TuneJob, base: Any, device: str, say:
         train(config, on_epoch=on_epoch)
     except ConfigError as exc:
         trial.set_user_attr("error", str(exc))
-        study.tell(trial, state=trial_state("FAIL"))
+        study.tell(trial, state=trial_state("FAIL"), skip_if_finished=True)
         if str(exc).startswith("--metric"):
             raise
         say(f"trial {n}: FAILED ({exc})")
@@ -239,7 +249,7 @@ def run_trial(study: Any, trial: Any, job: TuneJob, base: Any, device: str, say:
     except Exception as exc:  # a trial that crashes is recorded; the search goes on
         log.debug("trial %d failed", n, exc_info=True)
         trial.set_user_attr("error", _one_line(exc))
-        study.tell(trial, state=trial_state("FAIL"))
+        study.tell(trial, state=trial_state("FAIL"), skip_if_finished=True)
         say(f"trial {n}: FAILED ({_one_line(exc)})")
         return
     seconds = time.perf_counter() - started
@@ -251,20 +261,20 @@ def run_trial(study: Any, trial: Any, job: TuneJob, base: Any, device: str, say:
     shown = ", ".join(f"{k}={_fmt(v)}" for k, v in values.items())
     if pruned_at:
         trial.set_user_attr("pruned_at_epoch", pruned_at[0])
-        study.tell(trial, state=trial_state("PRUNED"))
+        study.tell(trial, state=trial_state("PRUNED"), skip_if_finished=True)
         say(f"trial {n}: pruned after epoch {pruned_at[0]} ({shown}; {seconds:.0f} s)")
         return
     if not scores:
         trial.set_user_attr(
             "error", f"{job.metric} has no finite value in {config.run_dir}/log.csv"
         )
-        study.tell(trial, state=trial_state("FAIL"))
+        study.tell(trial, state=trial_state("FAIL"), skip_if_finished=True)
         say(f"trial {n}: FAILED ({job.metric} is never finite, e.g. one class in the split)")
         return
     pick = max if job.direction == "maximize" else min
     epoch, value = pick(scores, key=lambda ev: ev[1])
     trial.set_user_attr("best_epoch", epoch)
-    study.tell(trial, value)
+    study.tell(trial, value, skip_if_finished=True)  # given up as dead meanwhile: dropped
     say(f"trial {n}: {job.metric} {value:.4f} at epoch {epoch} ({shown}; {seconds:.0f} s)")
 
 
@@ -272,24 +282,42 @@ def _fmt(v: Any) -> str:
     return f"{v:.3g}" if isinstance(v, float) else str(v)
 
 
-def work(job: TuneJob, say: Say, device: str = "auto", study: Any = None) -> int:
-    """One worker: claim and run trials until N are claimed; returns how many it ran."""
+def work(
+    job: TuneJob, say: Say, device: str = "auto", study: Any = None, limit: int | None = None
+) -> int:
+    """One worker: claim and run trials until N are claimed (or ``limit`` trials ran);
+    returns how many it ran."""
     from ..training.config import load_train_config
 
-    out = Path(job.out)
     study = study if study is not None else open_study(job)
     base = load_train_config(job.config, job.fixed_overrides())
     study.pruner = _pruner(job, base.total_epochs)
     ran = 0
-    with identity(out) as worker:
-        while True:
-            with locked(out / ".ask.lock"):
-                recover(study, out, say)
-                trial = _claim(study, job, worker)
-            if trial is None:
-                return ran
-            run_trial(study, trial, job, base, device, say)
-            ran += 1
+    registry = job.registry()
+    try:
+        with registry.worker() as worker:
+            while limit is None or ran < limit:
+                with registry.locked(worker):
+                    registry.recover(study, say)
+                    trial = _claim(study, job, worker)
+                    others = trial is None and counts(study)["RUNNING"] > 0
+                if trial is None and others:  # the budget is claimed: wait for the trials of
+                    time.sleep(min(job.heartbeat, 2.0))  # other workers, which may die and
+                    continue  # be queued again
+                if trial is None:
+                    break
+                run_trial(study, trial, job, base, device, say)
+                ran += 1
+    finally:
+        registry.close()
+    return ran
+
+
+def ray_trial(job: TuneJob) -> tuple[int, list[str]]:  # pragma: no cover - in a Ray worker
+    """One Ray task: claim one trial of the shared study and run it; returns how many ran
+    (0: the budget is claimed) and the progress lines."""
+    lines: list[str] = []
+    return work(job, lines.append, limit=1), lines
 
 
 def _worker_main(job: TuneJob, index: int) -> None:  # pragma: no cover - in a child process
@@ -318,14 +346,21 @@ def run_tune(job: TuneJob, say: Say | None = None) -> Any:
     from ..tracking import write_environment
 
     write_environment(out)
-    with locked(out / ".ask.lock"):
-        recover(study, out, say)
+    registry = job.registry()
+    try:
+        with registry.worker() as me, registry.locked(me):
+            registry.recover(study, say)
+    finally:
+        registry.close()
     c = counts(study)
     say(
         f"tune: {c['finished']} of {job.trials} trials finished, {c['RUNNING']} running, "
         f"{c['WAITING']} queued; {job.sampler} sampler, {job.pruner} pruner, "
         f"{job.direction} {job.metric}; study in {job.storage_url}"
     )
+    if job.engine == "ray":
+        _run_on_ray(job, say)
+        return study
     if job.workers <= 1:
         work(job, say, study=study)
         return study
@@ -343,6 +378,43 @@ def run_tune(job: TuneJob, say: Say | None = None) -> Any:
             f"{len(bad)} tune worker(s) exited with an error (codes {bad}); see above"
         )
     return study
+
+
+def _run_on_ray(job: TuneJob, say: Say) -> None:
+    """One trial per Ray task, ``job.workers`` tasks at a time, each claiming its trial from
+    the shared study (a GPU each when the cluster has GPUs). New tasks start until one finds
+    the budget claimed; a task whose worker died is replaced, and its trial is queued again by
+    the next claim (at once on the same host, after the heartbeat timeout on another)."""
+    from ..engines.ray_engine import RayEngine
+    from ..errors import FakescopeError
+
+    ray = RayEngine(workers=job.workers, address=job.ray_address).start()
+    gpus = 1 if ray.cluster_resources().get("GPU", 0) >= 1 else 0
+    task = ray.remote(num_cpus=1, num_gpus=gpus, max_retries=0)(ray_trial)
+    pending = {task.remote(job) for _ in range(job.workers)}
+    crashes, more = 0, True
+    while pending:
+        ready, _ = ray.wait(list(pending), num_returns=1)
+        pending.discard(ready[0])
+        try:
+            ran, lines = ray.get(ready[0])
+        except ray.exceptions.RayTaskError as exc:  # an error the trial code raised
+            for ref in pending:
+                ray.cancel(ref)
+            cause = getattr(exc, "cause", None)
+            if isinstance(cause, FakescopeError):
+                raise cause from None
+            raise
+        except ray.exceptions.RayError as exc:  # the worker process or its node died
+            crashes += 1
+            ran, lines = 1, [f"a Ray trial task died ({_one_line(exc)[:200]}); starting another"]
+            if crashes > job.trials:
+                raise ConfigError(f"{crashes} Ray trial tasks died; see the Ray logs") from None
+        for line in lines:
+            say(line)
+        more = more and ran > 0
+        if more:
+            pending.add(task.remote(job))
 
 
 def _check_keys(job: TuneJob, base: Any) -> None:
