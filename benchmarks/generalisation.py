@@ -13,8 +13,18 @@ candidate is a published detector (``fakescope weights import``, e.g. MesoNet fr
 ../shared/weights): it is not retrained per fold; its fixed checkpoint scores every held-out
 generator, with calibration and threshold still fitted per fold on validation videos.
 
+A ``kind: ensemble`` candidate (issue 14) stacks the video logits of its ``members`` (other
+candidates, whose runs must exist: their logo.json keep every fold's val and test logits) with
+a ``stacker`` (``logistic`` or ``gbm``) fitted per fold on the val videos; no member is
+retrained (``fakescope.evaluation.logo_ensemble``). Its result says whether it beats its best
+single member by more than a paired bootstrap's noise; the "Ensembles" section of the markdown
+puts members alone, leave-one-member-out ensembles and the full ensemble side by side and
+computes the decision rule. ``--scan-time`` measures each member's CPU scan of one 10-s clip.
+
     python benchmarks/generalisation.py                          # every candidate
     python benchmarks/generalisation.py --candidates sbi-only-lite0,v1-mix-lite0
+    python benchmarks/generalisation.py --candidates ens-full-logistic,ens-full-gbm
+    python benchmarks/generalisation.py --scan-time signals-gbm,lite0-bigru-frozen
 
 Results merge into benchmarks/results/generalisation.{json,md} (one entry per candidate, so
 candidates can be run one at a time); the run folders go to runs/generalisation/.
@@ -23,6 +33,8 @@ candidates can be run one at a time); the run folders go to runs/generalisation/
 from __future__ import annotations
 
 import argparse
+import json
+import statistics
 import subprocess
 import sys
 import time
@@ -33,10 +45,13 @@ import numpy as np
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import RESULTS, ROOT, default_manifest, machine
+from _common import RESULTS, ROOT, SHARED_DATA, default_manifest, machine, timed
+from generalisation_ensembles import decision, ensembles_markdown, run_ensemble, scan_times
 
 CANDIDATES = ROOT / "configs" / "generalisation" / "candidates.yaml"
 NAME = "generalisation"
+SCAN_CLIP = "FaceForensics++/original_sequences/youtube/c40/videos/585.mp4"
+SCAN_NOTE = "FF++ c40 1280x720, 12 s; 2 shared vCPUs with other jobs running"
 
 
 def crops_for(manifest: Path, out: Path, context: bool = False) -> Path:
@@ -72,6 +87,9 @@ def save_result(name: str, result: dict[str, Any], screening: dict[str, Any]) ->
         data["candidates"][name] = result
         data["machine"] = machine()
         data = relative_paths(data, ROOT)
+        verdict = decision(data, yaml.safe_load(CANDIDATES.read_text()))
+        if verdict is not None:
+            data["ensemble_decision"] = verdict
         atomic_write_json(RESULTS / f"{NAME}.json", data, indent=2)
         atomic_write_text(RESULTS / f"{NAME}.md", markdown(data))
     return data
@@ -119,8 +137,17 @@ def markdown(data: dict[str, Any]) -> str:
             f"{f(m.get('detector', {}).get('ece'))} | "
             f"{f(p.get('fake_above_source'), '.0%')} ({p.get('pairs', 0)} pairs) | "
             + ("published weights, not retrained |" if r.get("published")
-               else f"{f(r.get('train_minutes'), '.1f')} min |")
+               else f"ensemble of {len(r['ensemble']['members'])}, no retraining |"
+               if r.get("ensemble") else f"{f(r.get('train_minutes'), '.1f')} min |")
         )  # fmt: skip
+    lines += [
+        "",
+        "Train times are those of each candidate's latest run, on 2 vCPUs shared with other",
+        "jobs: they vary with the machine's load (a run that reused its models keeps the times",
+        "of the run that trained them).",
+        "",
+    ]
+    lines += ensembles_markdown(data, yaml.safe_load(CANDIDATES.read_text()))
     lines += ["", "Rows are sorted by the LOGO mean. Per candidate:", ""]
     for name, r in ranked:
         lines.append(logo_markdown(r, name))
@@ -162,8 +189,15 @@ def main() -> int:
     parser.add_argument("--run", default="runs/default", help="default-model data folder")
     parser.add_argument("--out", default="runs/generalisation", help="run folders")
     parser.add_argument("--bootstrap", type=int, default=1000)
+    parser.add_argument(
+        "--scan-time", metavar="NAMES",
+        help="instead of LOGO runs: time each candidate's CPU scan of one 10-s clip (comma list;"
+        " a checkpoint from its run folder), into the results' scan_time",
+    )  # fmt: skip
     args = parser.parse_args()
     spec = yaml.safe_load(CANDIDATES.read_text())
+    if args.scan_time:
+        return scan_time(args.scan_time.split(","), ROOT / args.out, spec)
     names = args.candidates.split(",") if args.candidates else list(spec["candidates"])
     unknown = [n for n in names if n not in spec["candidates"]]
     if unknown:
@@ -174,10 +208,19 @@ def main() -> int:
 
     run = ROOT / args.run
     manifest = default_manifest(run)
-    crops = crops_for(manifest, run / "crops")
+    needs_crops = any(spec["candidates"][n].get("kind") != "ensemble" for n in names)
+    crops = crops_for(manifest, run / "crops") if needs_crops else run / "crops"
     for name in names:
         c = spec["candidates"][name]
         m = manifest
+        if c.get("kind") == "ensemble":
+            done = load_results()["candidates"]
+            result = run_ensemble(name, spec, ROOT / args.out, m, done, args.bootstrap)
+            result.pop("predictions", None)
+            result.pop("fold_logits", None)
+            save_result(name, result, spec.get("screening", {}))
+            print(f"{name}: LOGO mean AUC {result['mean'].get('detector', {}).get('auc')}")
+            continue
         fixed = None
         if c.get("kind") == "published":
             fixed = published_checkpoint(name, c, ROOT / args.out)
@@ -203,7 +246,8 @@ def main() -> int:
         secs = [
             r.get("train_seconds") for r in result["per_generator"].values() if "skipped" not in r
         ]
-        result.pop("predictions", None)
+        result.pop("predictions", None)  # per-video rows stay in the run folder's logo.json
+        result.pop("fold_logits", None)
         result["train_minutes"] = (
             None if fixed else float(np.nansum([s or 0.0 for s in secs]) / 60.0)
         )
@@ -214,6 +258,35 @@ def main() -> int:
         save_result(name, result, spec.get("screening", {}))
         print(f"{name}: LOGO mean AUC {result['mean'].get('detector', {}).get('auc')}")
     print((RESULTS / f"{NAME}.md").read_text())
+    return 0
+
+
+def scan_time(names: list[str], out: Path, spec: dict[str, Any]) -> int:
+    """Time each candidate's scan of one 10-s clip; merge into the results' ``scan_time``."""
+    import fcntl
+
+    from fakescope._atomic import atomic_write_json, atomic_write_text, relative_paths
+
+    video = SHARED_DATA / "samples" / SCAN_CLIP
+    if not video.is_file():
+        sys.exit(f"{video}: the timing clip is not there (set FAKESCOPE_SHARED_DATA)")
+    rows = scan_times(names, out, video)
+    from extract_speed import decode_limit
+
+    limit = statistics.median(timed(lambda: decode_limit(video))[0] for _ in range(3))
+    with open(RESULTS / f".{NAME}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        data = load_results()
+        st = data.setdefault("scan_time", {})
+        st.update(
+            video=f"samples/{SCAN_CLIP}", repeats=3, note=SCAN_NOTE, date=time.strftime("%Y-%m-%d")
+        )
+        st["decode_limit_s"] = limit  # every frame decoded, none converted (extract_speed)
+        st.setdefault("members", {}).update(rows)
+        data = relative_paths(data, ROOT)
+        atomic_write_json(RESULTS / f"{NAME}.json", data, indent=2)
+        atomic_write_text(RESULTS / f"{NAME}.md", markdown(data))
+    print(json.dumps(rows, indent=2))
     return 0
 
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import os
-from collections.abc import Callable, Sequence
+import sys
+from collections.abc import Callable, Iterator, Sequence
 from fractions import Fraction
 from pathlib import Path
 
@@ -23,11 +25,18 @@ SHARED_DATA = Path(os.environ.get("FAKESCOPE_SHARED_DATA", ROOT.parent / "shared
 SAMPLES = SHARED_DATA / "samples"
 
 
-def face_photo() -> np.ndarray:
-    """A real face photo that ships inside scikit-image (512x512 RGB)."""
+@functools.cache
+def _astronaut() -> np.ndarray:
     from skimage import data
 
-    return data.astronaut()
+    photo = data.astronaut()  # decodes a PNG: ~40 ms, once per session instead of per frame
+    photo.flags.writeable = False
+    return photo
+
+
+def face_photo() -> np.ndarray:
+    """A real face photo that ships inside scikit-image (512x512 RGB); a fresh copy per call."""
+    return _astronaut().copy()
 
 
 def render_frame(i: int, width: int, height: int, face: bool, variant: int = 0) -> np.ndarray:
@@ -37,7 +46,7 @@ def render_frame(i: int, width: int, height: int, face: bool, variant: int = 0) 
     check which frame a decoder returned.
     """
     if face:
-        photo = face_photo()
+        photo = _astronaut()
         side = min(width, height)
         scale = side / 512 * 0.95
         dx = (width - 512 * scale) / 2 + 6 * np.sin(i / 5 + variant)
@@ -108,6 +117,17 @@ def decode_all_rgb(path: Path) -> list[np.ndarray]:
     """Reference: every frame of a plain sequential decode, RGB."""
     with av.open(str(path)) as c:
         return [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]
+
+
+@pytest.fixture(autouse=True)
+def _torch_threads_kept() -> Iterator[None]:
+    """PyTorch's thread count is process-wide: a test (or a library it calls) that lowers it
+    would leave every later test on fewer cores, so it is put back after each test."""
+    torch = sys.modules.get("torch")
+    before = torch.get_num_threads() if torch is not None else None
+    yield
+    if torch is not None and before is not None and torch.get_num_threads() != before:
+        torch.set_num_threads(before)
 
 
 @pytest.fixture

@@ -213,3 +213,20 @@ def test_still_images_are_scanned_and_a_gif_is_a_video(ckpt, tmp_path, capsys):
     assert set(rows) == {"photo.jpg", "anim.gif"}
     assert all(r["status"] == "ok" for r in rows.values())
     assert len(rows["anim.gif"]["timeline"]) == 4 and len(rows["photo.jpg"]["timeline"]) == 1
+
+
+def test_frames_on_an_av_model_is_said_to_be_ignored(ckpt, clips, tmp_path, capsys):
+    from fakescope.cli.scan import frames_ignored
+    from fakescope.models.checkpoint import read_card
+
+    av, frame = read_card("avsync"), read_card(ckpt)
+    assert frames_ignored(frame, 8) is None and frames_ignored(av, None) is None
+    args = ["scan", str(clips / "face.mp4"), "--model", "avsync", "--frames", "8"]
+    main([*args, "--cache", str(tmp_path), "--json"])  # no audio track: exit code aside
+    captured = capsys.readouterr()
+    result = json.loads(captured.out)
+    jsonschema.validate(result, SCHEMA)
+    note = "--frames 8 ignored: avsync is an audio-visual model and samples frames at its card's"
+    assert any(w.startswith(note) for w in result["warnings"])
+    assert f"WARNING: {note}" in captured.err  # logged once, on one line
+    assert sum("--frames" in line for line in captured.err.splitlines()) == 1

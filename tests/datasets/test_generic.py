@@ -165,3 +165,27 @@ def test_images_listed_in_a_csv(tmp_path):
     ]
     table = build_manifest(recs)
     assert table.loc[0, "identity_group"] == table.loc[1, "identity_group"]
+
+
+def test_a_method_folder_named_like_a_label_word_is_the_method(tmp_path):
+    # FF++'s method folder "Deepfakes" is also a fake label word: the folder above is the label
+    for rel_path in (
+        "fake/Deepfakes/x.mp4",
+        "fake/Deepfakes/000_003/0001.png",  # a sequence of frames below the method folder
+        "manipulated/fake/y.mp4",
+        "real/x.mp4",
+        "real/youtube/z.mp4",
+        "deepfakes/real/w.mp4",  # a collection named like a label word: the inner label wins
+        "deepfakes/fake/FaceSwap/v.mp4",
+    ):
+        touch(tmp_path, rel_path)
+    recs = {r.path: r for r in GenericAdapter().scan(tmp_path, IndexReport())}
+    assert {p: (r.label, r.method) for p, r in recs.items()} == {
+        "fake/Deepfakes/x.mp4": (1, "Deepfakes"),
+        "fake/Deepfakes/000_003/0001.png": (1, "Deepfakes"),
+        "manipulated/fake/y.mp4": (1, "unknown"),  # a generic label word is no method
+        "real/x.mp4": (0, "original"),
+        "real/youtube/z.mp4": (0, "youtube"),
+        "deepfakes/real/w.mp4": (0, "original"),
+        "deepfakes/fake/FaceSwap/v.mp4": (1, "FaceSwap"),
+    }

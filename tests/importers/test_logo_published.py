@@ -67,4 +67,13 @@ def test_fixed_checkpoint_scores_every_fold_without_training(data: Path, tmp_pat
     order_a = np.argsort([by_gen["genA"][v] for v in reals])
     order_b = np.argsort([by_gen["genB"][v] for v in reals])
     assert (order_a == order_b).all()
+    # every fold keeps its val and test videos' logits for ensembles: the calibrated logit is
+    # the logit of the fold's test probability
+    logits = json.loads((out / "logo.json").read_text())["fold_logits"]
+    assert set(logits) == {"genA", "genB"}
+    for g in gens:
+        assert len(logits[g]["val"]) == 3 and set(logits[g]["test"]) == set(by_gen[g])
+        for v, p in by_gen[g].items():
+            row = logits[g]["test"][v]
+            assert row["calibrated"] == pytest.approx(np.log(p / (1 - p)), abs=1e-6)
     assert load_detector(ckpt).card.licence == "Apache-2.0"

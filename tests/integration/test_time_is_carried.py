@@ -85,12 +85,13 @@ def task(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 # (id, model overrides): each clip model on the same frozen Lite0 encoder, and the video AUC it
-# must reach. The seed 000 models (BiGRU, STF-Mamba with its identity-consistency head) reach
-# 0.9 and more. Seed 002's two are weaker here, and the test holds them to what they reach:
-# a mean over time is blind to order and sees flicker only through its non-linear per-frame
-# projection (~0.8 on clips), and its BiLSTM on raw 1280-d features learns it less steadily
-# (~0.85); both stay far above the frame model, which cannot see it at all.
-AUC_AT_LEAST = {"bigru": 0.9, "bilstm": 0.8, "mean": 0.75, "stf_mamba": 0.9}
+# must reach. Test AUC over training seeds 0/1/2 (the same checkpoints as 60 full epochs, see
+# PATIENCE): STF-Mamba with its identity-consistency head 1.0/1.0/1.0; BiGRU 1.0/0.92/0.90;
+# seed 002's mean over time 0.94/0.94/0.90 (blind to order, it sees flicker only through its
+# non-linear per-frame projection) and its BiLSTM on raw 1280-d features 0.92/0.81/0.81 (it
+# learns it less steadily). The bars leave each at least ~0.05 of margin; the frame model,
+# which cannot see time, gets 0.44, and a model trained on shuffled labels ~0.5.
+AUC_AT_LEAST = {"bigru": 0.85, "bilstm": 0.75, "mean": 0.75, "stf_mamba": 0.9}
 LITE0 = {
     "backbone": "tf_efficientnet_lite0",
     "pretrained": "imagenet",
@@ -105,7 +106,13 @@ CLIP_MODELS = {
 }  # fmt: skip
 
 
-def _train(root: Path, run: str, model: dict, clip: bool) -> dict:
+# Up to 60 epochs, stopped after PATIENCE epochs without a better val AUC: the checkpoint kept
+# is the first epoch at the best val AUC, and once that is 1.0 (epochs 3-20 here, every model)
+# no later epoch can replace it, so the 60-epoch run keeps the same checkpoint at ~1/3 the cost.
+PATIENCE = 10
+
+
+def _train(root: Path, run: str, model: dict, clip: bool, seed: int = 0) -> dict:
     """Train (frozen encoder, cached features) -> calibrate on val -> evaluate on test."""
     import yaml
 
@@ -116,8 +123,8 @@ def _train(root: Path, run: str, model: dict, clip: bool) -> dict:
                  "frames_per_video": SAMPLED, "clips_per_video": 5, "sbi": "off"},
         "optim": {"lr": 3e-4, "weight_decay": 1e-2, "schedule": "constant"},
         "phases": [{"name": "frozen", "epochs": 60, "freeze": ["backbone"]}],
-        "train": {"epochs": 60, "batch_size": 16, "early_stopping": False, "cache_features": True,
-                  "label_smoothing": 0.0, "seed": 0, "num_workers": 0},
+        "train": {"epochs": 60, "batch_size": 16, "early_stopping": True, "patience": PATIENCE,
+                  "cache_features": True, "label_smoothing": 0.0, "seed": seed, "num_workers": 0},
         "augment": {"p_flip": 0.0, "p_color": 0.0, "p_blur": 0.0, "p_noise": 0.0, "p_jpeg": 0.0,
                     "p_downscale": 0.0, "p_erase": 0.0},
     }  # fmt: skip

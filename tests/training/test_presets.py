@@ -36,7 +36,11 @@ def _recipes(path: Path) -> list[tuple[str, list[str]]]:
         return [(str(path), [])]
     root = CONFIGS.parent
     out = []
-    for c in data["candidates"].values():
+    for name, c in data["candidates"].items():
+        if c.get("kind") == "ensemble":  # no recipe of its own: stacks other candidates' runs
+            missing = [m for m in c["members"] if m not in data["candidates"]]
+            assert c["members"] and not missing, f"{name}: unknown members {missing}"
+            continue
         overrides = {**data.get("screening", {}), **c.get("set", {})}
         out.append(
             (

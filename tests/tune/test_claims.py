@@ -88,6 +88,30 @@ def test_a_live_holder_keeps_the_lock_and_each_worker_name_is_unique(tmp_path):
     reg.close()
 
 
+@pytest.mark.skipif(not Path("/proc/self/stat").is_file(), reason="start times come from /proc")
+def test_a_reused_pid_on_the_same_host_is_not_taken_for_the_dead_worker(tmp_path):
+    url = f"sqlite:///{tmp_path / 'study.db'}"
+    reg = Registry(url, "s", heartbeat=60, host="machine-a")
+    with reg.worker() as me:
+        token = me.rsplit(":", 1)[1]
+        started = token.partition("-")[2]
+        assert started.isdigit()  # the worker's name records when its process started
+        assert reg.alive(me)
+    # a worker that died and whose PID a later process (here: this one) has taken, its
+    # heartbeat still fresh: its recorded start time is not the running process's
+    pid = os.getpid()
+    dead = f"machine-a:{pid}:0123456789ab-{int(started) - 1}"
+    reg.beat(dead)
+    assert not reg.alive(dead)
+    # ... while another host judges it by its heartbeat alone
+    assert Registry(url, "s", heartbeat=60, host="machine-b").alive(dead)
+    # a claim written before start times were recorded: the PID alone, as before
+    old = f"machine-a:{pid}:0123456789ab"
+    reg.beat(old)
+    assert reg.alive(old)
+    reg.close()
+
+
 WORKER = """\
 import pickle, sys, time
 from pathlib import Path

@@ -339,6 +339,8 @@ def run_calibrate(args: argparse.Namespace) -> int:
     out.mkdir(parents=True, exist_ok=True)
     for path in estimator_files(src):  # weights, ONNX export or a signals estimator
         shutil.copy2(path, out / path.name)
+    if (src / "members").is_dir() and (out / "members").resolve() != (src / "members").resolve():
+        shutil.copytree(src / "members", out / "members", dirs_exist_ok=True)  # an ensemble's
     card.temperature = float(fit.get("temperature", 1.0))
     card.calibration = fit.get("calibration")
     if "threshold" in fit:

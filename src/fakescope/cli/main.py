@@ -21,6 +21,7 @@ Verbs:
   evaluate  every metric of a detector on a manifest split, with intervals and plots
   calibrate fit temperature scaling on a split, write a calibrated checkpoint
   compare   evaluation runs side by side: ablation table, cross-dataset matrix
+  ensemble  stack detectors of several families into one checkpoint (ensemble build)
   study     an ablation study as one command: recipes x data x seeds -> table, figures
   forensics handcrafted forensic signals per video, tested real vs fake per method
   serve     the REST service: upload videos, queue scans, read results and reports
@@ -39,7 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"fakescope {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="VERB")
-    from . import datasets, evaluate, extract, forensics, scan, serve, study, train, tune
+    from . import datasets, ensemble, evaluate, extract, forensics, scan, serve, study, train, tune
     from . import weights as weights_cli
 
     scan.register(sub)
@@ -47,6 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
     datasets.register(sub)
     train.register(sub)
     evaluate.register(sub)
+    ensemble.register(sub)
     study.register(sub)
     forensics.register(sub)
     serve.register(sub)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import logging
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -110,6 +111,19 @@ def make_scan_job(
     return job
 
 
+def frames_ignored(card: Any, frames: int | None) -> str | None:
+    """The warning for ``--frames`` on a model that samples at its own rate (an av card:
+    consecutive frames at the card's FPS, as ``inference.pipeline.extract_settings_for``), or
+    None when ``--frames`` applies (or was not given)."""
+    audio = card.audio or {}
+    if frames is None or (card.model or {}).get("kind") != "av" or "sampling" not in audio:
+        return None
+    return (
+        f"--frames {frames} ignored: {card.name} is an audio-visual model and samples frames "
+        f"at its card's rate ({audio['sampling']})"
+    )
+
+
 def _line(row: dict[str, Any]) -> str:
     name = Path(row["path"]).name
     if row["status"] == "ok":
@@ -140,7 +154,10 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("--reports needs --out DIR")
     from ..models.checkpoint import read_card
 
-    read_card(args.model)  # fail fast on a bad model, before the batch
+    card = read_card(args.model)  # fail fast on a bad model, before the batch
+    ignored = frames_ignored(card, args.frames)
+    if ignored:
+        logging.getLogger(__name__).warning(ignored)
     reports = str(out / "reports") if (args.reports and out) else None
     try:
         engine = create_engine(args.engine, min(args.workers, len(inputs)), args.ray_address)
@@ -182,6 +199,8 @@ def run(args: argparse.Namespace) -> int:
                     "verdict": None,
                     "tracks": [],
                 }
+            if ignored and isinstance(row.get("warnings"), list):
+                row["warnings"].append(ignored)
             rows[path] = row
             if log is not None:
                 log.write(row)

@@ -2,8 +2,10 @@
 
 Folder: videos (and still images: PNG, JPEG, BMP, WebP, TIFF, each a one-frame video) under a
 folder named ``real``/``original``/``pristine`` (label 0) or ``fake``/``manipulated``/
-``synthetic`` (label 1), any case, at any depth; the first folder level below the label
-folder, when there is one, is taken as the method. CSV: columns
+``synthetic`` (label 1), any case, at any depth; the innermost such folder is the label
+folder, except that a ``deepfake(s)`` folder directly inside a fake one is a method named like a
+label word (FF++'s ``fake/Deepfakes/x.mp4``). The first folder level below the label folder,
+when there is one, is taken as the method. CSV: columns
 ``path,label[,group][,split][,method]``; labels 0/1 or real/fake; relative paths are relative to
 the CSV's folder; ``group`` ties videos (or images) of one identity together.
 
@@ -30,6 +32,8 @@ from .names import ffpp_style_ids
 
 REAL_NAMES = {"real", "original", "originals", "pristine", "genuine", "authentic"}
 FAKE_NAMES = {"fake", "fakes", "manipulated", "synthetic", "deepfake", "deepfakes", "forged"}
+# fake label words that also name a method: directly inside a fake folder, the method
+METHOD_NAMES = {"deepfake", "deepfakes"}
 
 
 @register_dataset("generic")
@@ -54,10 +58,7 @@ class GenericAdapter:
         for path in iter_files(root, tuple(MEDIA_EXTENSIONS)):
             r = rel(path, root)
             parts = [p.lower() for p in path.relative_to(root).parts[:-1]]
-            label, at = None, -1
-            for i, p in enumerate(parts):
-                if p in REAL_NAMES or p in FAKE_NAMES:
-                    label, at = (0 if p in REAL_NAMES else 1), i
+            label, at = _label_folder(parts)
             if label is None:
                 report.skipped(r, "not under a real/ or fake/ folder")
                 continue
@@ -121,6 +122,18 @@ class GenericAdapter:
                     split=split,
                     extra={"group": group} if group else {},
                 )  # fmt: skip
+
+
+def _label_folder(parts: list[str]) -> tuple[int | None, int]:
+    """(label, position) of the label folder among the lower-cased folder names ``parts``
+    ((None, -1) without one): the innermost, but not a method folder named like a label word."""
+    label, at = None, -1
+    for i, p in enumerate(parts):
+        if p in METHOD_NAMES and label == 1 and at == i - 1:
+            continue  # fake/Deepfakes/: the method of the fake folder above
+        if p in REAL_NAMES or p in FAKE_NAMES:
+            label, at = (0 if p in REAL_NAMES else 1), i
+    return label, at
 
 
 def _name_identities(

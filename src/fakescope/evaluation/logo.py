@@ -52,6 +52,7 @@ __all__ = [
     "logo_folds",
     "logo_markdown",
     "paired_check",
+    "predictions",
     "source_pairs",
     "summarise_folds",
     "training_view",
@@ -304,6 +305,20 @@ def summarise_folds(
             for f, r, a, b in paired_rows
         ]
     return {"per_generator": per_generator, "mean": mean, "paired": paired}
+
+
+def predictions(results: Sequence[FoldResult]) -> list[dict[str, Any]]:
+    """One row per test video of every fold: generator, video, label and each method's score."""
+    return [
+        {
+            "generator": r.generator,
+            "video_id": v,
+            "label": int(y),
+            **{m: (None if np.isnan(s[k]) else float(s[k])) for m, s in r.scores.items()},
+        }
+        for r in results
+        for k, (v, y) in enumerate(zip(r.video_ids, r.labels))
+    ]
 
 
 def _fmt_auc(r: dict[str, Any] | None) -> str:

@@ -20,6 +20,7 @@ from .logo import (
     fold_manifest,
     logo_folds,
     logo_markdown,
+    predictions,
     source_pairs,
     summarise_folds,
     training_view,
@@ -88,7 +89,12 @@ def run_logo(
     windows, share the baselines' plain crops this way). ``fixed_model``: a checkpoint (e.g.
     published weights from ``fakescope weights import``) that is not retrained per fold: it
     scores every fold's val and test videos as it is; calibration and the threshold are still
-    fitted per fold on the val videos without the held-out generator."""
+    fitted per fold on the val videos without the held-out generator.
+
+    ``fold_logits`` in the result (and ``logo.json``): per generator, every val and test
+    video's label, raw video logit and calibrated logit (the fold's calibration), so that
+    ensembles can be stacked on the folds without retraining their members
+    (``evaluation.logo_ensemble``)."""
     from ..datasets import read_manifest
     from ..engines import create_engine
     from ..inference.video_calibration import VideoCalibrator, choose_threshold
@@ -112,6 +118,7 @@ def run_logo(
     cache = cache_dir or str(Path(config.data.crops) / "cache")
     say = progress or (lambda msg: log.info("%s", msg))
     results: list[FoldResult] = []
+    fold_logits: dict[str, dict[str, dict[str, dict[str, Any]]]] = {}
     shared_models: dict[str, Path] = {}
     memo: dict[str, dict[str, Any]] = {}
     for i, fold in enumerate(folds, 1):
@@ -148,6 +155,10 @@ def run_logo(
         probs = np.full(len(test_z), np.nan)
         good = ~np.isnan(test_z)
         probs[good] = calibrator.predict_proba(test_z[good])
+        fold_logits[fold.generator] = {
+            part: _logit_rows(ids, z, labels, calibrator)
+            for part, ids in (("val", fold.val), ("test", fold.test))
+        }
         fake_sets = {datasets[v] for v in fold.test if labels[v] == 1}
         same = np.array([labels[v] == 1 or datasets[v] in fake_sets for v in fold.test])
         results.append(
@@ -168,16 +179,8 @@ def run_logo(
         "column": column,
         "config": config.to_dict(),
         **summary,
-        "predictions": [
-            {
-                "generator": r.generator,
-                "video_id": v,
-                "label": int(y),
-                **{m: (None if np.isnan(s[k]) else float(s[k])) for m, s in r.scores.items()},
-            }
-            for r in results
-            for k, (v, y) in enumerate(zip(r.video_ids, r.labels))
-        ],
+        "predictions": predictions(results),
+        "fold_logits": fold_logits,
     }
     atomic_write_json(out / "logo.json", result, indent=2)
     from ..tracking import write_environment
@@ -185,6 +188,22 @@ def run_logo(
     write_environment(out)
     atomic_write_text(out / "logo.md", logo_markdown(result))
     return result
+
+
+def _logit_rows(
+    ids: Sequence[str], z: dict[str, float], labels: dict[str, int], calibrator: Any
+) -> dict[str, dict[str, Any]]:
+    """video id -> its label, raw video logit and the fold's calibrated logit (None where the
+    detector could not score the video): what an ensemble stacks without retraining members."""
+    from ..inference.calibration import logit
+
+    rows: dict[str, dict[str, Any]] = {}
+    for v in ids:
+        raw = z[v]
+        ok = not np.isnan(raw)
+        cal = float(logit(calibrator.predict_proba(np.array([raw])))[0]) if ok else None
+        rows[v] = {"label": int(labels[v]), "raw": float(raw) if ok else None, "calibrated": cal}
+    return rows
 
 
 def _slug(name: str) -> str:

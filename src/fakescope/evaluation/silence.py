@@ -109,7 +109,7 @@ def silence_baseline(
     ``reason`` when the test videos with audio hold a single class)."""
     from sklearn.linear_model import LogisticRegression
 
-    from .metrics import MetricError, average_precision, bootstrap_ci, roc_auc
+    from .metrics import average_precision
 
     xtr, ytr = _finite(train_x, train_y)
     xte, yte = _finite(test_x, test_y)
@@ -146,21 +146,15 @@ def silence_baseline(
         scores = xte.copy()
     out["longer_is_fake"] = bool(longer_is_fake)
     out["threshold_seconds"] = None if threshold is None else round(float(threshold), 4)
-    if not (0 < yte.sum() < len(yte)):
+    if not _two_classes(yte):
         out["reason"] = "the test videos with audio hold a single class (or none)"
         return out
-    out["auc"] = roc_auc(yte, scores)
+    out["auc"], interval = _auc_with_interval(yte, scores, n_boot, seed)
     out["ap"] = average_precision(yte, scores)
     if threshold is not None:
         pred = (xte >= threshold) if longer_is_fake else (xte < threshold)
         out["accuracy"] = float((pred.astype(int) == yte).mean())
-    out["auc_interval"] = None
-    if n_boot:
-        try:
-            _, low, high = bootstrap_ci("roc_auc", yte, scores, n_boot=n_boot, seed=seed)
-            out["auc_interval"] = [low, high]
-        except MetricError:
-            pass
+    out["auc_interval"] = interval
     return out
 
 
@@ -168,18 +162,31 @@ def model_on_same_videos(
     baseline: dict[str, Any], y: np.ndarray, p: np.ndarray, *, n_boot: int = 1000, seed: int = 0
 ) -> None:
     """Add the detector's AUC (and interval) on the baseline's test videos to ``baseline``."""
+    if not _two_classes(y):
+        return
+    baseline["model_auc"], baseline["model_auc_interval"] = _auc_with_interval(y, p, n_boot, seed)
+
+
+def _two_classes(y: np.ndarray) -> bool:
+    """Whether the 0/1 labels ``y`` hold both classes (an AUC exists)."""
+    return bool(0 < y.sum() < len(y))
+
+
+def _auc_with_interval(
+    y: np.ndarray, scores: np.ndarray, n_boot: int, seed: int
+) -> tuple[float, list[float] | None]:
+    """ROC AUC and its 95% bootstrap interval (None with ``n_boot=0`` or when no interval can
+    be drawn)."""
     from .metrics import MetricError, bootstrap_ci, roc_auc
 
-    if not (0 < y.sum() < len(y)):
-        return
-    baseline["model_auc"] = roc_auc(y, p)
-    baseline["model_auc_interval"] = None
+    auc = roc_auc(y, scores)
     if n_boot:
         try:
-            _, low, high = bootstrap_ci("roc_auc", y, p, n_boot=n_boot, seed=seed)
-            baseline["model_auc_interval"] = [low, high]
+            _, low, high = bootstrap_ci("roc_auc", y, scores, n_boot=n_boot, seed=seed)
+            return auc, [low, high]
         except MetricError:
             pass
+    return auc, None
 
 
 def _auc_text(r: dict[str, Any], key: str) -> str:

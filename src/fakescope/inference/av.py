@@ -85,7 +85,7 @@ def score_av(
     envelope, the speech segments and how the audio was used."""
     from ..io.audio import segment_windows, speech_segments
     from ..training.av_data import entry_audio
-    from .pipeline import VideoScores
+    from .pipeline import _add_track, _columns, _scores
 
     config = detector.config
     s_n, f_n = int(config.segments), int(config.segment_frames)
@@ -98,13 +98,13 @@ def score_av(
     if audio is None and not detector.fallback:
         if broken is not None:
             raise broken
-        empty = np.zeros(0, np.int64)
-        return VideoScores(
-            empty, empty, empty, np.zeros(0), np.zeros(0),
+        return _scores(
+            _columns(),
+            [],
             reason=f"no audio track: {detector.card.name} compares the lips with the speech "
             "and has no video-only fallback",
             audio={"status": NO_AUDIO, "fallback": False},
-        )  # fmt: skip
+        )
     if audio is None:
         why = f"the audio stream is broken ({broken})" if broken else "the video has no audio"
         warnings.append(f"{why}: scored by the video branch alone (the card allows it)")
@@ -112,7 +112,7 @@ def score_av(
     if caution:  # e.g. a shipped model whose held-out figures are below its target
         warnings.append(str(caution))
     modality = "audio-visual" if audio is not None else "video"
-    cols: dict[str, list[Any]] = {k: [] for k in ("track", "frame", "index", "timestamp", "files")}
+    cols = _columns()
     logits: list[np.ndarray] = []
     segs: dict[tuple[int, float], list[float]] = {}
     seg_end: dict[tuple[int, float], float] = {}
@@ -146,13 +146,7 @@ def score_av(
                 seg_end[key] = float(times[hi - 1]) + 1.0 / f_n
         scored = counts > 0
         logits.append((sums[scored] / counts[scored]).astype(np.float64))
-        pos = np.flatnonzero(scored)
-        files = [str(x) for x in entry.crop_paths(tid)]
-        cols["track"] += [tid] * len(pos)
-        cols["frame"] += [t["frames"][i] for i in pos]
-        cols["index"] += [t["frame_indices"][i] for i in pos]
-        cols["timestamp"] += [t["timestamps"][i] for i in pos]
-        cols["files"] += [files[i] for i in pos]
+        _add_track(cols, entry, t, np.flatnonzero(scored).tolist())
     segments = [
         {"track": tid, "start": start, "end": round(seg_end[(tid, start)], 4),
          "logit": float(np.mean(v)), "modality": modality}
@@ -171,9 +165,10 @@ def score_av(
             f"no face track with {s_n} s of consecutive crops ({s_n * f_n} crops at "
             f"{f_n} FPS): the audio-visual model scores {s_n}-s windows"
         )
-    return VideoScores(
-        np.asarray(cols["track"], np.int64), np.asarray(cols["frame"], np.int64),
-        np.asarray(cols["index"], np.int64), np.asarray(cols["timestamp"], np.float64),
-        np.concatenate(logits) if logits else np.zeros(0), cols["files"],
-        reason=reason, segments=segments, audio=summary,
-    )  # fmt: skip
+    return _scores(
+        cols,
+        np.concatenate(logits) if logits else np.zeros(0),
+        reason=reason,
+        segments=segments,
+        audio=summary,
+    )

@@ -20,7 +20,7 @@ import numpy as np
 from ..cache import CacheEntry
 from ..errors import ModelError
 from ..forensics.flow import FlowSettings, entry_flow
-from .pipeline import VideoScores
+from .pipeline import VideoScores, _add_track, _columns, _scores
 
 __all__ = ["ANOMALY", "flow_settings_of", "score_flow"]
 
@@ -60,7 +60,7 @@ def score_flow(
     flows = entry_flow(entry, settings)
     fps = float(entry.meta.get("video", {}).get("fps") or 0.0)
     dt = 1.0 / fps if fps > 0 else 0.0
-    cols: dict[str, list[Any]] = {k: [] for k in ("track", "frame", "index", "timestamp", "files")}
+    cols = _columns()
     logits: list[float] = []
     clips: list[dict[str, Any]] = []
     motion_tracks: list[dict[str, Any]] = []
@@ -87,15 +87,11 @@ def score_flow(
                  "logit": float(out["logit"][k]), "padded": bool(padded), "frames": len(real)}
             )  # fmt: skip
         pair_logit = sums / np.maximum(counts, 1)
-        crop_paths = entry.crop_paths(tid)
         runs = t["context"]["files"]
-        for a in np.unique(tf.anchor):  # each sampled face: the mean over its run's pairs
+        anchors = [int(a) for a in np.unique(tf.anchor)]
+        for a in anchors:  # each sampled face: the mean over its run's pairs
             logits.append(float(pair_logit[tf.anchor == a].mean()))
-            cols["track"].append(tid)
-            cols["frame"].append(int(t["frames"][a]))
-            cols["index"].append(int(t["frame_indices"][a]))
-            cols["timestamp"].append(float(t["timestamps"][a]))
-            cols["files"].append(str(crop_paths[a]))
+        _add_track(cols, entry, t, anchors)
         motion_tracks.append(
             {"track_id": tid,
              "pairs": [{"time": round(float(tf.timestamp[i]), 4),
@@ -118,11 +114,7 @@ def score_flow(
         if motion_tracks
         else None
     )
-    return VideoScores(
-        np.asarray(cols["track"], np.int64), np.asarray(cols["frame"], np.int64),
-        np.asarray(cols["index"], np.int64), np.asarray(cols["timestamp"], np.float64),
-        np.asarray(logits, np.float64), cols["files"], clips, reason=reason, motion=motion,
-    )  # fmt: skip
+    return _scores(cols, logits, clips=clips, reason=reason, motion=motion)
 
 
 def _num(v: float) -> float | None:

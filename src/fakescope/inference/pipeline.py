@@ -14,9 +14,9 @@ calibrated with the card's temperature, then aggregated:
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -25,10 +25,14 @@ from .calibration import sigmoid
 
 __all__ = [
     "AGGREGATIONS",
+    "ScoringDetector",
     "VideoScores",
     "aggregate",
     "extract_settings_for",
+    "score_clips",
     "score_entry",
+    "score_frames",
+    "score_signals",
     "video_calibrator",
 ]
 
@@ -38,10 +42,15 @@ AGGREGATIONS = ("mean_of_max", "topk", "max_track")
 def extract_settings_for(card: Any, frames: int | None = None) -> Any:
     """The extraction settings a checkpoint was made for (crop geometry, detector, frames; a
     signals card also turns on the context windows and frame runs its signals read, and a
-    flow card the runs of consecutive frames its flow is computed on)."""
+    flow card the runs of consecutive frames its flow is computed on; an ensemble card the
+    union of its members' settings, ``models.ensemble.merge_extract_settings``)."""
     from ..extraction import ContextSettings, ExtractSettings
     from ..faces import CropSettings
 
+    if (card.model or {}).get("kind") == "ensemble":  # one extraction serves every member
+        from ..models.ensemble import ensemble_extract_settings
+
+        return ensemble_extract_settings(card, frames)
     crop = card.crop
     context = None
     signals = getattr(card, "signals", None)
@@ -87,6 +96,14 @@ class VideoScores:
     # modality) and the audio used (waveform envelope, speech, fallback; ``inference.av``)
     segments: list[dict[str, Any]] | None = None
     audio: dict[str, Any] | None = None
+    # ensembles (models.ensemble): one dict per member (its answer or why it gave none, its
+    # probability, logit and contribution to the stacked logit)
+    members: list[dict[str, Any]] | None = None
+    # ... the stacking summary (stacked logit, base value, method, members that answered) and
+    # each member's own VideoScores by name (for the report's strongest-member section; not
+    # serialised: the scan JSON carries ``members``)
+    ensemble: dict[str, Any] | None = None
+    member_scores: dict[str, Any] | None = None
 
     def __len__(self) -> int:
         return len(self.logit)
@@ -95,60 +112,101 @@ class VideoScores:
         return np.asarray(sigmoid(self.logit / float(temperature)), np.float64)
 
 
+class ScoringDetector(Protocol):
+    """The detector contract (``models.detector``): every family's detector answers these,
+    so scans, evaluation and the service never branch on the family."""
+
+    @property
+    def family(self) -> str: ...
+
+    def score(
+        self,
+        entry: Any,
+        tracks: list[dict[str, Any]],
+        *,
+        transform: Callable[[np.ndarray], np.ndarray] | None = None,
+        batch_size: int = 32,
+    ) -> VideoScores: ...
+
+    def shape(self) -> dict[str, Any]: ...
+
+
 def score_entry(
     entry: CacheEntry,
-    detector: Any,
+    detector: ScoringDetector,
     *,
     max_tracks: int = 0,
     batch_size: int = 32,
     transform: Callable[[np.ndarray], np.ndarray] | None = None,
 ) -> VideoScores:
-    """Run ``detector`` on every cached crop of the entry's tracks (first ``max_tracks`` if > 0);
-    ``transform`` changes each track's (T, H, W, 3) crops first (robustness tests)."""
+    """Score the entry's tracks (first ``max_tracks`` if > 0) with ``detector.score``, the
+    family's own scoring; ``transform`` changes each track's (T, H, W, 3) crops first
+    (robustness tests; a family that does not read crops refuses it)."""
     tracks = entry.tracks[:max_tracks] if max_tracks else entry.tracks
-    family = getattr(detector, "family", "frame")
-    if family == "signals":
-        return _score_signals(entry, detector, transform)
-    if family == "av":  # audio-visual: 1-s segments of crops and sound (inference.av)
-        from .av import score_av
+    return detector.score(entry, tracks, transform=transform, batch_size=batch_size)
 
-        return score_av(entry, tracks, detector, transform, max(1, batch_size // 4))
-    if family == "clip" and detector.config.inputs == "flow":  # seed 003: flow image pairs
-        from .flow import score_flow
 
-        return score_flow(entry, tracks, detector, max(1, batch_size // 8), transform)
-    if family == "clip":
-        return _score_clips(entry, tracks, detector, transform, max(1, batch_size // 8))
-    cols: dict[str, list[Any]] = {
-        "track": [],
-        "frame": [],
-        "index": [],
-        "timestamp": [],
-        "files": [],
-    }
+_COLUMNS = ("track", "frame", "index", "timestamp", "files")
+
+
+def _columns() -> dict[str, list[Any]]:
+    """Empty per-face columns (``_COLUMNS``) for ``_add_track`` and ``_scores``."""
+    return {k: [] for k in _COLUMNS}
+
+
+def _add_track(
+    cols: dict[str, list[Any]],
+    entry: Any,
+    track: dict[str, Any],
+    positions: Sequence[int] | None = None,
+) -> None:
+    """Append a track's faces (those at ``positions`` in the track, else all) to ``cols``."""
+    files = [str(p) for p in entry.crop_paths(track["track_id"])]
+    keep = range(len(track["frames"])) if positions is None else positions
+    cols["track"] += [track["track_id"]] * len(keep)
+    cols["frame"] += [track["frames"][i] for i in keep]
+    cols["index"] += [track["frame_indices"][i] for i in keep]
+    cols["timestamp"] += [track["timestamps"][i] for i in keep]
+    cols["files"] += [files[i] for i in keep]
+
+
+def _scores(cols: dict[str, list[Any]], logits: Any, **extra: Any) -> VideoScores:
+    """``VideoScores`` of per-face columns (``_columns``) and their logits; ``extra`` fills the
+    family's optional fields (``clips``, ``reason``, ``motion``, ...)."""
+    return VideoScores(
+        track=np.asarray(cols["track"], np.int64),
+        frame=np.asarray(cols["frame"], np.int64),
+        index=np.asarray(cols["index"], np.int64),
+        timestamp=np.asarray(cols["timestamp"], np.float64),
+        logit=np.asarray(logits, np.float64),
+        files=list(cols["files"]),
+        **extra,
+    )
+
+
+def score_frames(
+    entry: CacheEntry,
+    tracks: list[dict[str, Any]],
+    detector: Any,
+    transform: Callable[[np.ndarray], np.ndarray] | None = None,
+    batch_size: int = 32,
+) -> VideoScores:
+    """Frame models: every cached crop of ``tracks`` through ``detector.logits``."""
+    cols = _columns()
     crops = []
     for t in tracks:
         images = entry.load_crops(t["track_id"])
         if transform is not None:
             images = transform(images)
         crops.append(images)
-        n = len(images)
-        cols["track"] += [t["track_id"]] * n
-        cols["frame"] += list(t["frames"])
-        cols["index"] += list(t["frame_indices"])
-        cols["timestamp"] += list(t["timestamps"])
-        cols["files"] += [str(p) for p in entry.crop_paths(t["track_id"])]
+        _add_track(cols, entry, t)
     logits = (
         detector.logits(np.concatenate(crops), batch_size) if crops else np.zeros(0, np.float32)
     )
-    return VideoScores(
-        np.asarray(cols["track"], np.int64), np.asarray(cols["frame"], np.int64),
-        np.asarray(cols["index"], np.int64), np.asarray(cols["timestamp"], np.float64),
-        np.asarray(logits, np.float64), cols["files"],
-    )  # fmt: skip
+    return _scores(cols, logits)
 
 
-def _score_clips(
+def score_clips(
     entry: CacheEntry,
     tracks: list[dict[str, Any]],
     detector: Any,
@@ -162,7 +220,7 @@ def _score_clips(
 
     config = detector.config
     t_clip, stride = int(config.frames_per_clip), int(config.stride)
-    cols: dict[str, list[Any]] = {k: [] for k in ("track", "frame", "index", "timestamp", "files")}
+    cols = _columns()
     logits: list[np.ndarray] = []
     curves: list[np.ndarray | None] = []
     clips: list[dict[str, Any]] = []
@@ -195,11 +253,7 @@ def _score_clips(
         curves.append(
             curve_sum / np.maximum(counts, 1) if out["inconsistency"] is not None else None
         )
-        cols["track"] += [t["track_id"]] * n
-        cols["frame"] += list(t["frames"])
-        cols["index"] += list(t["frame_indices"])
-        cols["timestamp"] += list(t["timestamps"])
-        cols["files"] += [str(p) for p in entry.crop_paths(t["track_id"])]
+        _add_track(cols, entry, t)
     have_curves = bool(curves) and all(c is not None for c in curves)
     reason = None
     if not logits:
@@ -207,17 +261,16 @@ def _score_clips(
             f"no face track of at least {shortest} sampled frames (the clip model takes "
             f"{t_clip}-frame clips; shorter tracks are padded with their last frame)"
         )
-    return VideoScores(
-        np.asarray(cols["track"], np.int64), np.asarray(cols["frame"], np.int64),
-        np.asarray(cols["index"], np.int64), np.asarray(cols["timestamp"], np.float64),
-        np.concatenate(logits).astype(np.float64) if logits else np.zeros(0),
-        cols["files"], clips,
-        np.concatenate([c for c in curves if c is not None]) if have_curves else None,
-        reason,
-    )  # fmt: skip
+    return _scores(
+        cols,
+        np.concatenate(logits) if logits else np.zeros(0),
+        clips=clips,
+        inconsistency=np.concatenate([c for c in curves if c is not None]) if have_curves else None,
+        reason=reason,
+    )
 
 
-def _score_signals(
+def score_signals(
     entry: CacheEntry, detector: Any, transform: Callable[[np.ndarray], np.ndarray] | None
 ) -> VideoScores:
     """Signals models: one logit for the whole video, given to every face of its main track
@@ -231,20 +284,12 @@ def _score_signals(
             "reads the cache entry's windows and frame runs); perturb the videos instead"
         )
     described = detector.describe(entry)
+    cols = _columns()
     if described is None:
-        empty = np.zeros(0, np.int64)
-        return VideoScores(
-            empty, empty, empty, np.zeros(0), np.zeros(0),
-            reason="no face track to compute the forensic signals on",
-        )  # fmt: skip
+        return _scores(cols, [], reason="no face track to compute the forensic signals on")
     t = entry.tracks[described["track"]]
-    n = len(t["frames"])
-    return VideoScores(
-        np.full(n, int(t["track_id"]), np.int64), np.asarray(t["frames"], np.int64),
-        np.asarray(t["frame_indices"], np.int64), np.asarray(t["timestamps"], np.float64),
-        np.full(n, described["logit"], np.float64),
-        [str(p) for p in entry.crop_paths(t["track_id"])], signals=described,
-    )  # fmt: skip
+    _add_track(cols, entry, t)
+    return _scores(cols, np.full(len(t["frames"]), described["logit"]), signals=described)
 
 
 def video_calibrator(card: Any) -> Any:

@@ -66,6 +66,9 @@ class ScanResult:
     # and the audio used (waveform envelope, speech segments from VAD, fallback); else None
     segments: list[dict[str, Any]] | None = None
     audio: dict[str, Any] | None = None
+    # ensembles: one dict per member (its answer or why it gave none, probability, logit,
+    # contribution to the stacked logit; ``VideoScores.members``); else None
+    members: list[dict[str, Any]] | None = None
     schema_version: str = SCHEMA_VERSION
     fakescope: str = __version__
     faces: Any = field(default=None, repr=False)  # VideoScores, for reports; not serialised
@@ -77,7 +80,7 @@ class ScanResult:
             data.pop("signals")
         if data["motion"] is None:  # only flow models have it
             data.pop("motion")
-        for key in ("segments", "audio"):  # only audio-visual models have them
+        for key in ("segments", "audio", "members"):  # only av models and ensembles have them
             if data[key] is None:
                 data.pop(key)
         return data
@@ -149,19 +152,9 @@ class Scanner:
         }  # fmt: skip
 
     def _shape(self) -> dict[str, Any]:
-        """The detector's family and, for clip models, its clip length and stride."""
-        config = getattr(self.detector, "config", None)
-        if config is not None and config.kind == "signals":
-            return {"family": "signals", "features": list(getattr(self.detector, "features", []))}
-        if config is not None and config.kind == "av":
-            return {"family": "av", "arch": config.arch, "modalities": config.modalities,
-                    "segments": int(config.segments), "segment_frames": int(config.segment_frames),
-                    "fallback": bool(getattr(self.detector, "fallback", False))}  # fmt: skip
-        if config is None or config.kind != "clip":
-            return {"family": "frame"}
-        inputs = {"inputs": "flow"} if config.inputs == "flow" else {}  # seed 003: frame pairs
-        return {"family": "clip", "frames_per_clip": int(config.frames_per_clip),
-                "stride": int(config.stride), "padding": config.padding, **inputs}  # fmt: skip
+        """The detector's family block (``detector.shape()``: the family and what a reader
+        needs to know of it, e.g. a clip model's clip length and stride)."""
+        return dict(self.detector.shape())
 
     def extract(self, path: str | os.PathLike[str]) -> ExtractResult:
         """Stage 1: sampled frames, faces and crops through the cache."""
@@ -249,6 +242,7 @@ class Scanner:
             tracks=tracks, timeline=timeline, clips=clips, video=video, warnings=warnings,
             signals=scores.signals, motion=_motion_json(scores.motion),
             segments=_segments_json(scores.segments, card, self.calibration), audio=scores.audio,
+            members=scores.members,
             timing={"extract_s": t_extract, "score_s": t_score,
                     "total_s": round(t_extract + t_score, 3), "cached": extracted.cached},
             faces=scores, **base,

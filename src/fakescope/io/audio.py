@@ -212,18 +212,32 @@ _VAD_LOCK = threading.Lock()
 _VAD_MODEL: Any = None
 
 
+def _silero() -> Any:
+    """The ``silero_vad`` package, imported without its side effect on the process: its import
+    runs ``torch.set_num_threads(1)`` (silero_vad/model.py), which left every later training,
+    scan or evaluation in the same process on one core. PyTorch's thread count is put back."""
+    import torch
+
+    threads = torch.get_num_threads()
+    try:
+        import silero_vad
+    except ImportError:
+        raise MissingDependencyError("silero-vad", "audio", "speech detection") from None
+    finally:
+        if torch.get_num_threads() != threads:
+            torch.set_num_threads(threads)
+    return silero_vad
+
+
 def _vad_model() -> Any:
     """silero VAD's TorchScript model, loaded once per process (it ships inside the package)."""
     global _VAD_MODEL
     if _VAD_MODEL is None:
-        try:
-            from silero_vad import load_silero_vad
-        except ImportError:
-            raise MissingDependencyError("silero-vad", "audio", "speech detection") from None
+        silero_vad = _silero()
         with warnings.catch_warnings():  # torch.jit.load / importlib.resources deprecations
             warnings.simplefilter("ignore", FutureWarning)
             warnings.simplefilter("ignore", DeprecationWarning)
-            _VAD_MODEL = load_silero_vad()
+            _VAD_MODEL = silero_vad.load_silero_vad()
     return _VAD_MODEL
 
 
@@ -238,12 +252,11 @@ def speech_segments(track: AudioTrack, threshold: float = 0.5) -> list[tuple[flo
     if len(track.samples) < 512:  # shorter than one VAD window
         return []
     import torch
-    from silero_vad import get_speech_timestamps
 
     with _VAD_LOCK:  # the model keeps state between windows: one caller at a time
         model = _vad_model()
         with torch.no_grad():
-            stamps = get_speech_timestamps(
+            stamps = _silero().get_speech_timestamps(
                 torch.from_numpy(np.ascontiguousarray(track.samples)),
                 model,
                 threshold=threshold,

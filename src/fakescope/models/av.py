@@ -29,6 +29,7 @@ from torch import nn
 
 from ..errors import ConfigError, ModelError
 from .checkpoint import Detector
+from .parts import PartedModule
 from .registry import MODALITIES, ModelConfig
 
 __all__ = [
@@ -137,9 +138,9 @@ def check_av_inputs(
     return bs
 
 
-class AudioVisualDetector(nn.Module):
-    """Optional base of av networks: the modality switch, named parts for ``phases:``
-    (freezing by part name, as ``PartedDetector``) and ``predict`` for scans.
+class AudioVisualDetector(PartedModule):
+    """Optional base of av networks: the modality switch and named parts for ``phases:``
+    (freezing by part name; ``unfreeze`` and ``param_groups`` per part: ``PartedModule``).
 
     Subclasses set ``PART_NAMES`` (attributes that are modules, possibly None for a disabled
     modality) and implement ``forward(frames, audio) -> AVOutput``. A network may define
@@ -179,14 +180,6 @@ class AudioVisualDetector(nn.Module):
             raise ConfigError(f"{self.config.name}: built for video only, cannot use audio")
         self.modalities = modalities
 
-    def parts(self) -> dict[str, nn.Module]:
-        out: dict[str, nn.Module] = {}
-        for name in self.PART_NAMES:
-            module = getattr(self, name, None)
-            if isinstance(module, nn.Module):
-                out[name] = module
-        return out
-
     def freeze_parts(self, names: list[str]) -> None:
         """Freeze whole parts by name (``phases: [{freeze: [...]}]``)."""
         known = self.parts()
@@ -199,46 +192,8 @@ class AudioVisualDetector(nn.Module):
             for p in known[name].parameters():
                 p.requires_grad_(False)
 
-    def unfreeze(self) -> None:
-        """Make every parameter trainable."""
-        for p in self.parameters():
-            p.requires_grad_(True)
-
-    def param_groups(
-        self, lr: float, backbone_lr: float | None, weight_decay: float
-    ) -> list[dict[str, Any]]:
-        """Optimizer groups per part (as ``PartedDetector.param_groups``): parts whose name
-        ends in ``backbone`` train at ``backbone_lr`` (``lr`` when None), the rest at ``lr``;
-        no weight decay on biases and normalisation weights. Parameters outside every part
-        join a ``rest`` group at ``lr``."""
-        out: list[dict[str, Any]] = []
-        seen: set[int] = set()
-        named = list(self.parts().items())
-        for name, part in named:
-            is_bb = name.endswith("backbone") and backbone_lr is not None
-            part_lr = backbone_lr if is_bb and backbone_lr is not None else lr
-            out.extend(_groups(name, list(part.parameters()), part_lr, weight_decay, seen))
-        out.extend(_groups("rest", list(self.parameters()), lr, weight_decay, seen))
-        return [g for g in out if g["params"]]
-
     def forward(self, frames: torch.Tensor | None, audio: torch.Tensor | None) -> AVOutput:
         raise NotImplementedError
-
-
-def _groups(
-    name: str, params: list[nn.Parameter], lr: float, weight_decay: float, seen: set[int]
-) -> list[dict[str, Any]]:
-    decay: list[nn.Parameter] = []
-    no_decay: list[nn.Parameter] = []
-    for p in params:
-        if id(p) in seen:
-            continue
-        seen.add(id(p))
-        (no_decay if p.ndim <= 1 else decay).append(p)
-    return [
-        {"params": decay, "lr": lr, "weight_decay": weight_decay, "name": f"{name}/decay"},
-        {"params": no_decay, "lr": lr, "weight_decay": 0.0, "name": f"{name}/no_decay"},
-    ]
 
 
 class AVDetector(Detector):
@@ -259,6 +214,31 @@ class AVDetector(Detector):
     @property
     def fallback(self) -> bool:
         return bool((self.card.audio or {}).get("fallback", False))
+
+    def score(
+        self,
+        entry: Any,
+        tracks: list[dict[str, Any]],
+        *,
+        transform: Callable[[np.ndarray], np.ndarray] | None = None,
+        batch_size: int = 32,
+    ) -> Any:
+        """``VideoScores`` of 1-s segments of crops and sound (``inference.av.score_av``;
+        ``batch_size // 4`` windows a batch)."""
+        from ..inference.av import score_av
+
+        return score_av(entry, tracks, self, transform, max(1, batch_size // 4))
+
+    def shape(self) -> dict[str, Any]:
+        config = self.config
+        return {
+            "family": "av",
+            "arch": config.arch,
+            "modalities": config.modalities,
+            "segments": int(config.segments),
+            "segment_frames": int(config.segment_frames),
+            "fallback": self.fallback,
+        }
 
     def av_outputs(
         self, crops: np.ndarray, audio: np.ndarray | None, batch_size: int = 8

@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from ..errors import ConfigError, ModelError
+from .parts import PartedModule
 from .published import PUBLISHED_BACKBONES
 from .registry import ModelConfig
 from .rffr import RFFRBackbone
@@ -134,8 +135,9 @@ def backbone_block_groups(module: nn.Module) -> list[list[str]]:
     return [list(groups[k]) for k in sorted(groups)]
 
 
-class PartedDetector(nn.Module):
-    """A detector made of named parts; ``backbone`` is always one of them.
+class PartedDetector(PartedModule):
+    """A detector made of named parts; ``backbone`` is always one of them (``unfreeze`` and
+    ``param_groups``: ``PartedModule``; every parameter lies in a part).
 
     Subclasses set ``config``, ``weights_source`` and the part attributes, and list the parts
     in ``PART_NAMES`` (input side first).
@@ -195,35 +197,3 @@ class PartedDetector(nn.Module):
             else:
                 for p in parts[part].parameters():
                     p.requires_grad_(False)
-
-    def unfreeze(self) -> None:
-        """Make every parameter of every part trainable."""
-        for p in self.parameters():
-            p.requires_grad_(True)
-
-    def param_groups(
-        self, lr: float, backbone_lr: float | None, weight_decay: float
-    ) -> list[dict[str, Any]]:
-        """Optimizer groups: the backbone at ``backbone_lr`` (``lr`` when None), every other
-        part at ``lr``; no weight decay on biases and normalisation weights (ndim <= 1).
-        Frozen parameters are included (they may be unfrozen later). Each group carries a
-        ``name`` (``PART/decay`` or ``PART/no_decay``); the head's groups come last."""
-        out: list[dict[str, Any]] = []
-        for name, part in self.parts().items():
-            part_lr = (backbone_lr if backbone_lr is not None else lr) if name == "backbone" else lr
-            decay: list[nn.Parameter] = []
-            no_decay: list[nn.Parameter] = []
-            for p in part.parameters():
-                (no_decay if p.ndim <= 1 else decay).append(p)
-            out.append(
-                {
-                    "params": decay,
-                    "lr": part_lr,
-                    "weight_decay": weight_decay,
-                    "name": f"{name}/decay",
-                }
-            )
-            out.append(
-                {"params": no_decay, "lr": part_lr, "weight_decay": 0.0, "name": f"{name}/no_decay"}
-            )
-        return [g for g in out if g["params"]]

@@ -7,9 +7,11 @@ A checkpoint is a folder::
                         video, aggregation, calibration temperature and threshold, training data
                         and recipe, metrics, fakescope version
 
-``load_detector(name_or_path)`` needs nothing else. A ``signals`` checkpoint (``models.signals``)
-holds a fitted scikit-learn estimator (``model.skops`` or ``model.joblib``) instead of
-``model.safetensors``; its card's ``signals`` section says which file and format.
+``load_detector(name_or_path)`` needs nothing else: it reads the card once and builds the
+family's detector (``models.detector`` for the contract they share). A ``signals`` checkpoint
+(``models.signals``) holds a fitted scikit-learn estimator (``model.skops`` or
+``model.joblib``) instead of ``model.safetensors``; its card's ``signals`` section says which
+file and format.
 """
 
 from __future__ import annotations
@@ -21,11 +23,10 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from .. import __version__
 from .._atomic import atomic_write_bytes, atomic_write_json
 from ..errors import ModelError
+from .detector import Detector
 from .registry import ModelConfig
 
 __all__ = [
@@ -62,6 +63,9 @@ class ModelCard:
     # audio-visual models (kind av, issue 13): sampling, 16-kHz segments, video fallback
     # without an audio track, and what the model does not catch (``audio_card``)
     audio: dict[str, Any] | None = None
+    # ensembles (kind ensemble, models.ensemble): the members (folder, family, own card), the
+    # stacker and what the ensemble was fitted on
+    ensemble: dict[str, Any] | None = None
     # imported published weights (fakescope.importers): their licence, what the logit means
     # and how it was derived from the published output, and where the weights came from
     # (importer, file, sha256, checksum verified, research-only); None for fakescope's own
@@ -186,13 +190,21 @@ def _resolve(name_or_path: str | os.PathLike[str]) -> Path:
     if path.is_file() and path.name in ("card.json", "model.safetensors"):
         path = path.parent
     if not (path / "card.json").is_file() or not (
-        (path / "model.safetensors").is_file() or _signals_file(path) is not None
+        (path / "model.safetensors").is_file()
+        or _signals_file(path) is not None
+        or _is_ensemble(path)
     ):
         raise ModelError(
             f"{text}: not a checkpoint (a folder with card.json and model.safetensors) "
             f"nor a shipped model ({', '.join(SHIPPED)})"
         )
     return path
+
+
+def _is_ensemble(folder: Path) -> bool:
+    from .ensemble import is_ensemble_folder
+
+    return is_ensemble_folder(folder)
 
 
 def _signals_file(folder: Path) -> Path | None:
@@ -217,9 +229,13 @@ def estimator_files(folder: str | os.PathLike[str]) -> list[Path]:
 
 def read_card(name_or_path: str | os.PathLike[str]) -> ModelCard:
     """A checkpoint's card alone (cheap: no weights are read)."""
+    return _card_of(_resolve(name_or_path))
+
+
+def _card_of(folder: Path) -> ModelCard:
+    """The card of a resolved checkpoint folder, its model section validated."""
     import json
 
-    folder = _resolve(name_or_path)
     try:
         card = ModelCard.from_dict(json.loads((folder / "card.json").read_text()))
         card.model_config  # noqa: B018 - validate the model section too
@@ -232,36 +248,37 @@ def load_checkpoint(
     name_or_path: str | os.PathLike[str], device: str = "cpu"
 ) -> tuple[Any, ModelCard]:
     """(network in eval mode, card) from a checkpoint folder or a shipped model name."""
-    import json
+    folder = _resolve(name_or_path)
+    card = _card_of(folder)
+    return _load_network(folder, card, device), card
 
+
+def _load_network(folder: Path, card: ModelCard, device: str) -> Any:
+    """The network (or a signals card's fitted estimator) of a checkpoint whose card is read."""
     from safetensors.torch import load_file
 
     from .registry import create_model
 
-    folder = _resolve(name_or_path)
-    try:
-        card = ModelCard.from_dict(json.loads((folder / "card.json").read_text()))
-        config = card.model_config
-    except (ValueError, TypeError) as exc:
-        raise ModelError(f"{folder / 'card.json'}: invalid model card ({exc})") from None
+    config = card.model_config
     if config.kind == "signals":  # a fitted scikit-learn estimator, not a network
         from .signals import load_estimator
 
-        return load_estimator(folder, card.signals or {}), card
+        return load_estimator(folder, card.signals or {})
     if not (folder / "model.safetensors").is_file():
         raise ModelError(f"{folder}: no model.safetensors for the card's {config.kind} model")
     # the weights come from the checkpoint: never fetch pretrained ones again
     model = create_model(config, pretrained="none", freeze_blocks=0)
     try:
         state = load_file(str(folder / "model.safetensors"), device="cpu")
-        _check_family(folder, config, state)
+        if set(state) != set(model.state_dict()):  # (a mean-pooled clip has no temporal keys)
+            _check_family(folder, config, state)
         model.load_state_dict(state, strict=True)
     except (RuntimeError, OSError) as exc:
         raise ModelError(
             f"{folder}: weights do not match the card's model ({' '.join(str(exc).split())[:200]})"
         ) from None
     model.eval().to(device)
-    return model, card
+    return model
 
 
 def _check_family(folder: Path, config: ModelConfig, state: dict[str, Any]) -> None:
@@ -278,173 +295,32 @@ def _check_family(folder: Path, config: ModelConfig, state: dict[str, Any]) -> N
         )
 
 
-class Detector:
-    """A loaded checkpoint with its preprocessing: crops in, calibrated probabilities out.
-
-    On a CPU, when the checkpoint carries ``model.onnx`` and ONNX Runtime is installed, logits
-    come from ONNX Runtime (3-6x faster than eager PyTorch on small CPUs); on a GPU, from
-    PyTorch in half precision. ``backend`` says which.
-    """
-
-    def __init__(
-        self,
-        model: Any,
-        card: ModelCard,
-        device: str = "cpu",
-        onnx_path: Path | None = None,
-        loader: Any = None,
-    ) -> None:
-        self._model = model
-        self._loader = loader  # builds the PyTorch network on first use (ONNX Runtime needs none)
-        self.card = card
-        self.device = device
-        self.config = card.model_config
-        self.backend = "torch"
-        self._session: Any = None
-        if device == "cpu" and onnx_path is not None and onnx_path.is_file():
-            try:
-                import onnxruntime as ort
-            except ImportError:
-                pass
-            else:
-                options = ort.SessionOptions()
-                options.intra_op_num_threads = min(4, os.cpu_count() or 1)
-                # no busy-waiting between ops: the threads that decode and detect faces
-                # beside the network (a staged scan) get the cores instead
-                options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-                self._session = ort.InferenceSession(
-                    str(onnx_path), options, providers=["CPUExecutionProvider"]
-                )
-                self.backend = "onnxruntime"
-        elif device.startswith("cuda"):
-            self.model.half()
-            self.backend = "torch-fp16"
-
-    @property
-    def model(self) -> Any:
-        """The PyTorch network (built on first use when ONNX Runtime serves the logits)."""
-        if self._model is None:
-            self._model = self._loader()
-        return self._model
-
-    def preprocess_array(self, crops: np.ndarray) -> np.ndarray:
-        """(N, H, W, 3) uint8 RGB crops -> (N, 3, S, S) float32 array, resized and normalised."""
-        import cv2
-
-        s = self.config.input_size
-        resized = [
-            c if c.shape[:2] == (s, s) else cv2.resize(c, (s, s), interpolation=cv2.INTER_AREA)
-            for c in crops
-        ]
-        scaled = np.stack(resized).astype(np.float32) / 255.0
-        batch = (scaled - np.asarray(self.config.mean, np.float32)) / np.asarray(
-            self.config.std, np.float32
-        )
-        return np.ascontiguousarray(batch.transpose(0, 3, 1, 2))
-
-    def preprocess(self, crops: np.ndarray) -> Any:
-        """The same as ``preprocess_array``, as a tensor on the detector's device."""
-        import torch
-
-        return torch.from_numpy(self.preprocess_array(crops)).to(self.device)
-
-    def logits(self, crops: np.ndarray, batch_size: int = 32) -> np.ndarray:
-        """Raw (uncalibrated) logits of "fake" for each crop (frame models; a clip model's
-        crops go through ``clip_outputs``)."""
-        if self.family == "clip":
-            raise ModelError(
-                f"{self.card.name} is a clip model ({self.config.frames_per_clip} frames): "
-                "score tracks with fakescope.inference.score_entry or clip_outputs"
-            )
-        out = []
-        if self._session is not None:  # ONNX Runtime: no PyTorch import at all
-            for i in range(0, len(crops), batch_size):
-                x = self.preprocess_array(crops[i : i + batch_size])
-                out.append(self._session.run(None, {"crops": x})[0].astype(np.float32))
-            return np.concatenate(out) if out else np.zeros(0, np.float32)
-        import torch
-
-        with torch.inference_mode():
-            for i in range(0, len(crops), batch_size):
-                x = self.preprocess(crops[i : i + batch_size])
-                if self.backend == "torch-fp16":
-                    x = x.half()
-                out.append(self.model(x).float().cpu().numpy())
-        return np.concatenate(out) if out else np.zeros(0, np.float32)
-
-    @property
-    def family(self) -> str:
-        return str(self.config.kind)
-
-    def clip_outputs(self, clips: np.ndarray, batch_size: int = 4) -> dict[str, Any]:
-        """Clip models: (N, T, H, W, 3) uint8 crops -> ``logit`` (N,) raw logits of "fake" and
-        ``inconsistency`` (N, T) per-frame identity inconsistency, or None."""
-        if self.family != "clip":
-            raise ModelError(
-                f"{self.card.name} is a frame model: it scores single crops, not clips"
-            )
-        n, t = clips.shape[:2]
-        logits, curves = [], []
-        for i in range(0, n, batch_size):
-            chunk = clips[i : i + batch_size]
-            x = self.preprocess_array(chunk.reshape(-1, *chunk.shape[2:]))
-            x = x.reshape(len(chunk), t, *x.shape[1:])
-            if self._session is not None:
-                outs = self._session.run(None, {"clips": x})
-                logits.append(np.asarray(outs[0], np.float32))
-                curves.append(np.asarray(outs[1], np.float32) if len(outs) > 1 else None)
-                continue
-            import torch
-
-            with torch.inference_mode():
-                xt = torch.from_numpy(x).to(self.device)
-                if self.backend == "torch-fp16":
-                    xt = xt.half()
-                out = self.model.details(xt)
-            logits.append(out["logit"].float().cpu().numpy())
-            inc = out.get("inconsistency")
-            curves.append(None if inc is None else inc.float().cpu().numpy())
-        logit = np.concatenate(logits) if logits else np.zeros(0, np.float32)
-        have = [c for c in curves if c is not None]
-        curve = np.concatenate(have) if have and len(have) == len(curves) else None
-        return {"logit": logit, "inconsistency": curve}
-
-    def torch_logits(self, crops: np.ndarray) -> np.ndarray:
-        """Logits from the PyTorch network whatever the backend (for parity checks)."""
-        import torch
-
-        dtype = next(self.model.parameters()).dtype
-        with torch.inference_mode():
-            return self.model(self.preprocess(crops).to(dtype)).float().cpu().numpy()
-
-    def predict_proba(self, crops: np.ndarray, batch_size: int = 32) -> np.ndarray:
-        """Calibrated probability of "fake" for each crop (temperature from the card)."""
-        z = self.logits(crops, batch_size) / float(self.card.temperature)
-        return 1.0 / (1.0 + np.exp(-z))
-
-
 def load_detector(
     name_or_path: str | os.PathLike[str] = "default", device: str = "cpu", onnx: bool = True
 ) -> Detector:
     """``fakescope.load_detector("default")`` or a checkpoint folder -> ``Detector``
     (``onnx=False`` keeps PyTorch on a CPU even when the checkpoint carries ONNX)."""
     folder = _resolve(name_or_path)
-    if read_card(folder).model_config.kind == "signals":
+    card = _card_of(folder)  # read once; every family below is built from it
+    kind = card.model_config.kind
+    if kind == "ensemble":  # members + stacker (models.ensemble)
+        from .ensemble import load_ensemble
+
+        return load_ensemble(folder, card, device)  # type: ignore[return-value]
+    if kind == "signals":
         from .signals import load_signals
 
-        return load_signals(folder, read_card(folder), device)
-    if read_card(folder).model_config.kind == "av":  # frames and audio in, segments out
+        return load_signals(folder, card, device)
+    if kind == "av":  # frames and audio in, segments out
         from .av import AVDetector
 
-        return AVDetector(*load_checkpoint(folder, device), device)
+        return AVDetector(_load_network(folder, card, device), card, device)
     onnx_path = folder / "model.onnx" if onnx else None
     if device == "cpu" and onnx_path is not None and onnx_path.is_file() and _has_onnxruntime():
-        card = read_card(folder)
         return Detector(
-            None, card, device, onnx_path, loader=lambda: load_checkpoint(folder, device)[0]
+            None, card, device, onnx_path, loader=lambda: _load_network(folder, card, device)
         )
-    model, card = load_checkpoint(name_or_path, device)
-    return Detector(model, card, device, onnx_path)
+    return Detector(_load_network(folder, card, device), card, device, onnx_path)
 
 
 def audio_card(config: ModelConfig, **extra: Any) -> dict[str, Any]:

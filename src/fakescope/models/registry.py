@@ -16,7 +16,7 @@ __all__ = ["ModelConfig", "create_model", "get_config", "list_models", "register
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
-FAMILIES = ("frame", "clip", "signals", "av")
+FAMILIES = ("frame", "clip", "signals", "av", "ensemble")
 MODALITIES = ("both", "video", "audio")
 TEMPORAL = ("gru", "lstm", "mean", "ssm")
 INPUTS = ("crops", "flow")
@@ -28,7 +28,9 @@ class ModelConfig:
 
     ``kind`` is the family: ``frame`` (one crop -> one logit), ``clip`` (``frames_per_clip``
     consecutive crops of one face track -> one logit, optionally one per frame) or ``signals``
-    (a video's handcrafted forensic signals -> one logit, ``models.signals``). ``backbone``
+    (a video's handcrafted forensic signals -> one logit, ``models.signals``) or ``ensemble``
+    (members' calibrated video scores stacked, ``models.ensemble``; ``backbone`` names the
+    stacker, the members live in the checkpoint folder). ``backbone``
     is a timm model name (the per-frame encoder of a clip model); for ``signals``, the
     classifier (``hist_gradient_boosting``) with its hyper-parameters in ``backbone_kwargs``.
     ``pretrained``: ``none``, ``imagenet`` (offline weights from a pip package where one ships
@@ -209,6 +211,13 @@ def create_model(name: str | ModelConfig, **overrides: Any) -> Any:
     config = name if isinstance(name, ModelConfig) else get_config(name, **overrides)
     if isinstance(name, ModelConfig) and overrides:
         config = replace(config, **overrides)
+    if config.kind == "ensemble":  # members + a stacker, built from checkpoints
+        from ..errors import ModelError
+
+        raise ModelError(
+            f"model '{config.name}': an ensemble is built from member checkpoints "
+            "('fakescope ensemble build MEMBER... --manifest M --out DIR'), not by name"
+        )
     if config.kind == "signals":  # not a network: an unfitted scikit-learn classifier
         from .signals import build_estimator
 

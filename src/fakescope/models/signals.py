@@ -16,6 +16,7 @@ code**: only load signals checkpoints you trust.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -191,7 +192,7 @@ class SignalsDetector(Detector):
     """A loaded signals checkpoint: cache entry -> video logit, feature values, SHAP values.
 
     ``family`` is ``signals``; ``logits`` and ``clip_outputs`` (crop and clip networks) do
-    not apply; ``score_entry`` in ``fakescope.inference`` calls ``describe``.
+    not apply; ``score`` (the detector contract) calls ``describe``.
     """
 
     def __init__(self, estimator: Any, card: Any, device: str = "cpu") -> None:
@@ -219,6 +220,24 @@ class SignalsDetector(Detector):
 
     def clip_outputs(self, clips: np.ndarray, batch_size: int = 4) -> dict[str, Any]:
         return {"logit": self.logits(clips)}
+
+    def score(
+        self,
+        entry: Any,
+        tracks: list[dict[str, Any]],
+        *,
+        transform: Callable[[np.ndarray], np.ndarray] | None = None,
+        batch_size: int = 32,
+    ) -> Any:
+        """``VideoScores``: the video's logit on every face of its main track (whatever
+        ``tracks`` holds: the signals describe the whole video), with the signal values and
+        their SHAP contributions; crop perturbations (``transform``) do not apply."""
+        from ..inference.pipeline import score_signals
+
+        return score_signals(entry, self, transform)
+
+    def shape(self) -> dict[str, Any]:
+        return {"family": "signals", "features": list(self.features)}
 
     def vector(self, values: dict[str, float]) -> np.ndarray:
         return np.array([[values.get(k, float("nan")) for k in self.features]], np.float64)

@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from .._atomic import atomic_write_text
+from .sections import render_sections
 
 __all__ = ["render_report", "write_report"]
 
@@ -269,164 +270,6 @@ def _tracks_table(r: dict[str, Any]) -> str:
     return f"<table>{head}{''.join(rows)}</table>"
 
 
-def _suspicious_faces(
-    result: Any, r: dict[str, Any], detector: Any, top: int, family: str
-) -> list[str]:
-    """Tiles of the most suspicious face crops; with a Grad-CAM heatmap under each for frame
-    models (a clip model scores T crops together, so one crop has no heatmap of its own)."""
-    faces = result.faces
-    if faces is None or not len(faces) or detector is None:
-        return []
-    import cv2
-
-    from .saliency import overlay
-
-    if family in ("clip", "signals", "av"):  # the per-face figure of the timeline
-        box = {
-            (t["track_id"], b["frame_index"]): b.get("probability")
-            for t in r["tracks"]
-            for b in t["boxes"]
-        }
-        probs = np.array(
-            [box.get((int(t), int(i))) or 0.0 for t, i in zip(faces.track, faces.index)]
-        )
-    else:
-        from ..inference.pipeline import video_calibrator
-
-        calibration = video_calibrator(getattr(detector, "card", None))
-        if calibration is not None:  # the same map as the verdict's
-            probs = calibration.predict_proba(faces.logit)
-        else:
-            probs = faces.probabilities(r["model"].get("temperature", 1.0))
-    order = np.argsort(-probs, kind="stable")[:top]
-    crops = np.stack([cv2.cvtColor(_read(faces.files[i]), cv2.COLOR_BGR2RGB) for i in order])
-    if family == "signals":
-        heat = None
-        note = (
-            "Face crops of the track the forensic signals describe; a signals model scores the "
-            "whole video at once, so every crop carries the video's probability."
-        )
-    elif family in ("clip", "av"):  # av: crops with sound over 1-s segments, no heatmap
-        heat = None
-        note = (
-            "The most suspicious face crops, by the mean probability of the clips covering each."
-            if family == "clip"
-            else "The most suspicious face crops, by the probability of their 1-s segment."
-        )
-    else:
-        from .saliency import gradcam
-
-        heat = gradcam(detector, crops)
-        note = "Each face crop above its Grad-CAM heatmap: the regions that raised the &quot;fake&quot; score most."
-    tiles = []
-    for k, i in enumerate(order):
-        under = (
-            "" if heat is None else f"<img alt='heatmap' src='{_png(overlay(crops[k], heat[k]))}'>"
-        )
-        tiles.append(
-            f"<div class='face'><img alt='face crop' src='{_png(crops[k])}'>{under}"
-            f"face {int(faces.track[i])} at {faces.timestamp[i]:.2f}s: <b>{probs[i]:.1%}</b></div>"
-        )
-    head = "<h2>Most suspicious faces</h2><div class='card'><div class='faces'>"
-    return [head, *tiles, f"</div><p class='muted'>{note}</p></div>"]
-
-
-_REAL, _FAKE = "#27865f", "#c0392b"
-
-
-def _finite(values: list[Any]) -> list[float]:
-    return [float(v) for v in values if v is not None and np.isfinite(float(v))]
-
-
-def _signal_strip(name: str, value: float | None, dist: dict[str, Any], width: int = 360) -> str:
-    """One feature on its training distribution: the real and the fake videos' 5-95 % range
-    (thin), 25-75 % (thick) and median, and this video's value (black line)."""
-    real = (dist.get("real") or {}).get("quantiles")
-    fake = (dist.get("fake") or {}).get("quantiles")
-    span = _finite([*(real or []), *(fake or []), value])
-    if not span:
-        return "<span class='muted'>no training distribution</span>"
-    lo, hi = min(span), max(span)
-    if hi <= lo:
-        lo, hi = lo - 0.5, hi + 0.5
-    pad = 0.04 * (hi - lo)
-    lo, hi = lo - pad, hi + pad
-    x = lambda v: 6 + (width - 12) * (float(v) - lo) / (hi - lo)  # noqa: E731
-    parts = [f"<svg class='fs-signal-strip' viewBox='0 0 {width} 40' width='{width}' height='40' "
-             f"role='img' aria-label='{html.escape(name)} against its training distribution'>"]  # fmt: skip
-    for q, colour, y, label in ((real, _REAL, 12, "real"), (fake, _FAKE, 26, "fake")):
-        if not q:
-            continue
-        q05, q25, q50, q75, q95 = q
-        tip = f"{label} training videos: 5-95 % {q05:.4g}-{q95:.4g}, median {q50:.4g}"
-        parts += [
-            f"<g><title>{html.escape(tip)}</title>",
-            f"<line x1='{x(q05):.1f}' x2='{x(q95):.1f}' y1='{y}' y2='{y}' stroke='{colour}' stroke-width='2'/>",
-            f"<rect x='{x(q25):.1f}' y='{y - 5}' width='{max(x(q75) - x(q25), 1.5):.1f}' height='10' fill='{colour}' fill-opacity='.45'/>",
-            f"<line x1='{x(q50):.1f}' x2='{x(q50):.1f}' y1='{y - 6}' y2='{y + 6}' stroke='{colour}' stroke-width='2'/></g>",
-        ]
-    if value is not None:
-        parts.append(
-            f"<line x1='{x(value):.1f}' x2='{x(value):.1f}' y1='2' y2='38' stroke='#1d2330' stroke-width='2.5'>"
-            f"<title>this video: {value:.4g}</title></line>"
-        )
-    parts.append("</svg>")
-    return "".join(parts)
-
-
-def _shap_bar(v: float, scale: float, width: int = 220) -> str:
-    """A SHAP contribution as a bar from the centre: right and red raise the fake score."""
-    mid = width / 2
-    w = (width / 2 - 2) * min(abs(v) / scale, 1.0) if scale > 0 else 0.0
-    x0 = mid if v >= 0 else mid - w
-    colour = _FAKE if v >= 0 else _REAL
-    return (
-        f"<svg class='fs-shap-bar' viewBox='0 0 {width} 16' width='{width}' height='16'>"
-        f"<line x1='{mid}' x2='{mid}' y1='0' y2='16' stroke='#999'/>"
-        f"<rect x='{x0:.1f}' y='3' width='{max(w, 1.0):.1f}' height='10' fill='{colour}'>"
-        f"<title>SHAP {v:+.4f}</title></rect></svg>"
-    )
-
-
-def _signals_section(sig: dict[str, Any]) -> list[str]:
-    """Signals models: each feature of the video on its training distribution (real and fake
-    training videos), with its SHAP contribution to the video's logit, largest first."""
-    values, shap = sig.get("values") or {}, sig.get("shap") or {}
-    dist = ((sig.get("training") or {}).get("features")) or {}
-    names = sorted(values, key=lambda k: -abs(float(shap.get(k, 0.0))))
-    scale = max([abs(float(v)) for v in shap.values()] + [1e-9])
-    rows = []
-    for k in names:
-        v = values[k]
-        shown = "not computed" if v is None else f"{v:.4g}"
-        rows.append(
-            f"<tr><th>{html.escape(k)}</th><td>{_signal_strip(k, v, dist.get(k) or {})}</td>"
-            f"<td>{html.escape(shown)}</td><td>{_shap_bar(float(shap.get(k, 0.0)), scale)}</td>"
-            f"<td>{float(shap.get(k, 0.0)):+.3f}</td></tr>"
-        )
-    missing = sig.get("missing") or []
-    note = (
-        f"<div class='warn'>Not computed for this video: {html.escape(', '.join(missing))} "
-        "(the classifier treats them as missing values).</div>"
-        if missing
-        else ""
-    )
-    total = float(sig.get("base_value", 0.0)) + sum(float(v) for v in shap.values())
-    return [
-        "<h2>Forensic signals</h2><div class='card'>",
-        note,
-        "<table><tr><th>feature</th><th>this video (black) against the training videos "
-        f"(<span style='color:{_REAL}'>real</span>, <span style='color:{_FAKE}'>fake</span>: "
-        "5-95 %, 25-75 % and median)</th><th>value</th><th>SHAP contribution</th><th></th></tr>",
-        *rows,
-        "</table>",
-        f"<p class='muted'>SHAP contributions (TreeExplainer, exact for the trees) add up from "
-        f"the training base value {float(sig.get('base_value', 0.0)):+.3f} to the video's logit "
-        f"{total:+.3f} before calibration; red bars (positive) push towards fake, green towards "
-        "real. Rows are sorted by the size of the contribution.</p></div>",
-    ]
-
-
 def render_report(result: Any, detector: Any = None, top: int = 6) -> str:
     """HTML for a ``ScanResult`` (with its scored faces for the heatmaps)."""
     r = result.to_dict()
@@ -450,22 +293,8 @@ def render_report(result: Any, detector: Any = None, top: int = 6) -> str:
     for w in r["warnings"]:
         body.append(f"<div class='warn'>{html.escape(w)}</div>")
     body += ["<h2>Timeline</h2><div class='card'>", _timeline_svg(r), "</div>"]
-    if r.get("audio") is not None or r.get("segments"):  # av models: sound, VAD, segments
-        from .audio import audio_section
-
-        body += audio_section(r)
-    family = r["model"].get("family") or getattr(getattr(detector, "config", None), "kind", "frame")
-    if r.get("signals"):
-        body += _signals_section(r["signals"])
-    if r.get("motion"):  # flow models (seed 003): anomaly per frame pair, flow heatmaps
-        from .flow import motion_section
-
-        body += motion_section(result)
-    body += _suspicious_faces(result, r, detector, top, family)
-    if family == "frame":  # RFFR (seed 004): residual maps beside the Grad-CAM heatmaps
-        from .residual import residual_section
-
-        body += residual_section(result, detector, top)
+    family = r["model"].get("family") or getattr(detector, "family", "frame")
+    body.append(render_sections(family, result, r, detector, top))  # the family's own sections
     if r["tracks"]:
         body.append(f"<h2>Faces (tracks)</h2><div class='card'>{_tracks_table(r)}</div>")
     v = r["video"]
@@ -492,7 +321,7 @@ def render_report(result: Any, detector: Any = None, top: int = 6) -> str:
     ]
     m, s = r["model"], r["settings"]
     shape = [("family", family)]
-    if "frames_per_clip" in m or family == "clip":
+    if "frames_per_clip" in m:  # clip models (Detector.shape)
         shape += [
             ("frames per clip (T)", m.get("frames_per_clip", "-")),
             ("stride", m.get("stride", "-")),

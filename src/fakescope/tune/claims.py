@@ -9,7 +9,9 @@ can share one study through one URL.
   check and Optuna's ``ask`` happen under it, so workers never start more than N trials between
   them. A lock whose holder is dead is taken over.
 - A worker is dead when its row is gone, when its heartbeat is older than ``4 × heartbeat``,
-  or (without waiting) when it ran on this host and its process no longer exists. The RUNNING
+  or (without waiting) when it ran on this host and its process no longer exists: no process
+  with its PID, or (where ``/proc`` tells, the TOKEN then ends in ``-START``) a process that
+  started at another time than the worker's, i.e. a later one reusing the PID. The RUNNING
   trials of dead workers are marked FAIL and their parameters queued again with Optuna's
   ``enqueue_trial`` (``retry_of``), under the lock, so each is retried exactly once.
 """
@@ -51,6 +53,32 @@ def _pid_exists(pid: int) -> bool:
     except PermissionError:
         return True
     return True
+
+
+def _start_time(pid: int) -> str | None:
+    """When process ``pid`` started (clock ticks after boot: field 22 of ``/proc/PID/stat``),
+    or None where there is no such file (no ``/proc``, or no such process)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            stat = fh.read()
+    except OSError:
+        return None
+    fields = stat[stat.rfind(b")") + 1 :].split()  # the name in (...) may hold spaces
+    return fields[19].decode() if len(fields) > 19 and fields[19].isdigit() else None
+
+
+def _process_runs(pid: int, token: str) -> bool:
+    """Whether the process of a worker of this host still runs: ``pid`` exists and, when the
+    worker's ``token`` recorded its start time (``HEX-START``), started then; a token without
+    one (a claim written before start times were recorded, or where ``/proc`` is missing)
+    is judged by the PID alone."""
+    if not _pid_exists(pid):
+        return False
+    started = token.partition("-")[2]
+    if not started.isdigit():
+        return True
+    now = _start_time(pid)
+    return now is None or now == started
 
 
 def _naive(value: Any) -> dt.datetime:
@@ -132,8 +160,11 @@ class Registry:
 
     @contextlib.contextmanager
     def worker(self) -> Iterator[str]:
-        """Register a worker (``HOST:PID:TOKEN``) and keep its heartbeat going while it lives."""
-        name = f"{self.host}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
+        """Register a worker (``HOST:PID:TOKEN``) and keep its heartbeat going while it lives.
+        TOKEN is random, with ``-START`` (the process's start time) appended where known."""
+        started = _start_time(os.getpid())
+        token = uuid.uuid4().hex[:12] + (f"-{started}" if started else "")
+        name = f"{self.host}:{os.getpid()}:{token}"
         self.beat(name)
         stop = threading.Event()
 
@@ -155,14 +186,15 @@ class Registry:
 
     def alive(self, worker: str | None) -> bool:
         """Whether a worker still runs: registered, heartbeat fresh (at most 4 of its own
-        intervals old), and, on this host, its process still there."""
+        intervals old), and, on this host, its process still there (not a later process
+        reusing its PID, where its name records its start time)."""
         import sqlalchemy as sa
 
         if not worker:
             return False
         parts = worker.rsplit(":", 2)
         here = len(parts) == 3 and parts[0] == self.host and parts[1].isdigit()
-        if here and not _pid_exists(int(parts[1])):
+        if here and not _process_runs(int(parts[1]), parts[2]):
             return False
         w = self._workers
         with self._engine.connect() as conn:
