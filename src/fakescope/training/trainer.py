@@ -194,6 +194,8 @@ def train(
     finally:
         if loop.writer:
             loop.writer.close()
+    if dist.main:
+        _export_best(model, run / "best")
     if dist.enabled:  # every rank returns after rank 0 has written the log and checkpoints
         import torch.distributed
 
@@ -635,7 +637,8 @@ class _Loop:
                 from .flow import flow_card
 
                 card.flow = flow_card(d.crops, FlowSettings.from_dict(config.flow))
-            save_checkpoint(self.run_dir / "best", self.model, card, onnx=True)
+            # ONNX is exported once, for the final best weights (``_export_best``)
+            save_checkpoint(self.run_dir / "best", self.model, card)
         torch.save(
             {"model": self.model.state_dict(), "optimizer": optimizer.state_dict(),
              "plateau": plateau.state_dict() if plateau is not None else None, "epoch": epoch,
@@ -644,6 +647,22 @@ class _Loop:
              "generator": self.generator.get_state(), "torch_rng": torch.get_rng_state()},
             self.run_dir / "last.pt",
         )  # fmt: skip
+
+
+def _export_best(model: Any, best: Path) -> None:
+    """``best/model.onnx`` from the best weights, once at the end of training (not at every
+    improved epoch); a run stopped before its end keeps a PyTorch-only checkpoint, which
+    loads the same, and its resume exports."""
+    weights = best / "model.safetensors"
+    if not weights.is_file():
+        return
+    from safetensors.torch import load_file
+
+    from ..models.checkpoint import export_onnx
+
+    model.load_state_dict(load_file(str(weights)))
+    model.eval()
+    export_onnx(model, best / "model.onnx")
 
 
 def _evaluate(
