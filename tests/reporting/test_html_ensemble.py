@@ -40,7 +40,8 @@ def test_rows_are_sorted_by_contribution_and_say_who_answered() -> None:
 
 def test_no_members_no_section_and_the_registry_finds_it() -> None:
     assert ensemble_section(SimpleNamespace(members=None, faces=None)) == []
-    assert members_of({"members": MEMBERS})[0] == MEMBERS
+    assert members_of(SimpleNamespace(members=MEMBERS, faces=None)) == (MEMBERS, {})
+    assert members_of(_result()) == (MEMBERS, _result().faces.ensemble)
     assert section_for("ensemble") is ensemble_sections
     none_answered = [dict(m, answered=False, contribution=None) for m in MEMBERS]
     page = "".join(ensemble_section(_result(none_answered, None, None)))

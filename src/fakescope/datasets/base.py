@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, TypeVar, runtime_checkable
 
+from .._registry import register_into
 from ..errors import ConfigError, DatasetError
 
 __all__ = [
@@ -160,9 +161,8 @@ def register_dataset(name: str) -> Callable[[F], F]:
     """Decorator: make an adapter creatable by ``name``. Duplicate names are an error."""
 
     def wrap(factory: F) -> F:
-        if name in _REGISTRY:
-            raise ValueError(f"dataset adapter '{name}' is already registered")
-        _REGISTRY[name] = factory
+        entry: Callable[..., DatasetAdapter] = factory
+        register_into(_REGISTRY, name, entry, "dataset adapter")
         return factory
 
     return wrap

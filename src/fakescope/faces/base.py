@@ -7,6 +7,7 @@ from typing import Any, Protocol, TypeVar, runtime_checkable
 
 import numpy as np
 
+from .._registry import register_into
 from ..errors import ConfigError
 from ..types import FaceBox
 
@@ -41,9 +42,8 @@ def register_detector(name: str) -> Callable[[F], F]:
     """Class decorator: make a detector creatable by ``name``. Duplicate names are an error."""
 
     def wrap(factory: F) -> F:
-        if name in _REGISTRY:
-            raise ValueError(f"face detector '{name}' is already registered")
-        _REGISTRY[name] = factory
+        entry: Callable[..., FaceDetector] = factory
+        register_into(_REGISTRY, name, entry, "face detector")
         return factory
 
     return wrap

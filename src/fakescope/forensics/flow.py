@@ -37,7 +37,7 @@ import shutil
 import uuid
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +54,7 @@ __all__ = [
     "FlowSettings",
     "TrackFlow",
     "boundary_masks",
+    "cached_anomalies",
     "decode_flow_image",
     "entry_flow",
     "farneback_flow",
@@ -178,12 +179,17 @@ class TrackFlow:
     mean_magnitude: np.ndarray  # pixels per frame at the window's size
     max_magnitude: np.ndarray
     anomaly: np.ndarray  # boundary discontinuity (NaN where the box has no interior)
+    # the flow images themselves when they were just computed (what ``files`` hold: PNG is
+    # lossless), so the scan that computed them does not read them back
+    images: np.ndarray | None = field(default=None, repr=False)
 
     def __len__(self) -> int:
         return len(self.files)
 
     def load(self) -> np.ndarray:
         """All flow images as (P, H, W, 3) uint8."""
+        if self.images is not None:
+            return self.images.copy()
         return np.stack([_read_rgb(p) for p in self.files])
 
 
@@ -236,20 +242,29 @@ def _run_pairs(
         if masks is not None:
             anomaly = abs(float(mag[masks[0]].mean()) - float(mag[masks[1]].mean()))
         name = f"t{tid:03d}_f{int(ctx['frame_indices'][pos][k]):06d}_p{k:02d}.png"
-        _write_rgb(folder / name, flow_image(flow))
+        image = flow_image(flow)
+        _write_rgb(folder / name, image)
         pairs.append(
-            {"file": name, "anchor": pos, "offset": k, "frame_index": int(ctx["frame_indices"][pos][k]),
+            {"file": name, "_image": image, "anchor": pos, "offset": k, "frame_index": int(ctx["frame_indices"][pos][k]),
              "timestamp": round(t0 + (k / fps if fps > 0 else 0.0), 6),
              "mean_magnitude": _finite(float(mag.mean())),
-             "max_magnitude": _finite(float(mag.max())), "anomaly": _finite(anomaly)}
+             "max_magnitude": _finite(float(mag.max())), "anomaly": _finite(anomaly),
+             # exact, for flow_boundary to read back (caches written before it lack it)
+             "anomaly_exact": anomaly if math.isfinite(anomaly) else None}
         )  # fmt: skip
     return pairs
 
 
-def _compute(entry: CacheEntry, settings: FlowSettings, folder: Path) -> dict[str, Any]:
-    """Flow images of every track with context runs into ``folder``; returns the meta. The runs
-    go through up to OpenCV's thread count of threads (Farneback and PNG coding release the
-    GIL; ``cv2.setNumThreads(1)`` keeps it serial); the result does not depend on it."""
+def _compute(
+    entry: CacheEntry,
+    settings: FlowSettings,
+    folder: Path,
+    images: dict[str, np.ndarray] | None = None,
+) -> dict[str, Any]:
+    """Flow images of every track with context runs into ``folder`` (and into ``images``, by
+    file name, when given); returns the meta. The runs go through up to OpenCV's thread count
+    of threads (Farneback and PNG coding release the GIL; ``cv2.setNumThreads(1)`` keeps it
+    serial); the result does not depend on it."""
     tracks = []
     threads = max(1, min(cv2.getNumThreads(), os.cpu_count() or 1, 4))
     with ThreadPoolExecutor(threads) as pool:
@@ -261,9 +276,49 @@ def _compute(entry: CacheEntry, settings: FlowSettings, folder: Path) -> dict[st
                 lambda pos, t=track: _run_pairs(entry, settings, folder, t, pos), positions
             )
             pairs = [pair for run in runs for pair in run]
+            for pair in pairs:
+                image = pair.pop("_image")
+                if images is not None:
+                    images[pair["file"]] = image
             tracks.append({"track_id": int(track["track_id"]), "pairs": pairs})
     return {"entry": entry.key, "settings": settings.to_dict(), "version": FLOW_VERSION,
             "tracks": tracks}  # fmt: skip
+
+
+def _read_meta(path: Path) -> dict[str, Any] | None:
+    """A complete flow cache's meta (None when absent or damaged: it is recomputed)."""
+    if not path.is_file():
+        return None
+    try:
+        meta = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return meta if isinstance(meta, dict) else None
+
+
+def cached_anomalies(
+    entry: CacheEntry,
+    track_id: int,
+    settings: FlowSettings | None = None,
+    root: str | os.PathLike[str] | None = None,
+) -> list[float | None] | None:
+    """The motion anomaly of every frame pair of one track (pairs in time order, None where
+    the box has no interior) from a flow cache that ``entry_flow`` already wrote (a flow model
+    scored the entry); None when there is none: nothing is computed. The values are the exact
+    per-pair terms of the ``flow_boundary`` signal (same frames, Farneback call and masks), so
+    the signal reads them instead of computing the flow a second time."""
+    s = settings or FlowSettings()
+    base = Path(root) if root is not None else flow_root(entry)
+    key = _key(entry, s)
+    meta = _read_meta(base / f"v{FLOW_VERSION}" / key[:2] / key / "meta.json")
+    if meta is None:
+        return None
+    for t in meta.get("tracks", []):
+        if int(t["track_id"]) == int(track_id):
+            if not all("anomaly_exact" in p for p in t["pairs"]):
+                return None  # written before the exact values were kept: compute
+            return [p["anomaly_exact"] for p in t["pairs"]]
+    return []  # a track without runs of consecutive frames has no pairs
 
 
 def entry_flow(
@@ -279,17 +334,13 @@ def entry_flow(
     key = _key(entry, s)
     final = base / f"v{FLOW_VERSION}" / key[:2] / key
     meta_path = final / "meta.json"
-    meta: dict[str, Any] | None = None
-    if meta_path.is_file():
-        try:
-            meta = json.loads(meta_path.read_text())
-        except (OSError, ValueError):
-            meta = None
+    meta = _read_meta(meta_path)
+    images: dict[str, np.ndarray] = {}
     if meta is None:
         tmp = base / "tmp" / f"{key}.{uuid.uuid4().hex}"
         tmp.mkdir(parents=True)
         try:
-            meta = _compute(entry, s, tmp)
+            meta = _compute(entry, s, tmp, images)
             atomic_write_json(tmp / "meta.json", meta)
             final.parent.mkdir(parents=True, exist_ok=True)
             try:
@@ -313,5 +364,7 @@ def entry_flow(
             np.array([p["offset"] for p in pairs], np.int64),
             np.array([p["frame_index"] for p in pairs], np.int64),
             col("timestamp"), col("mean_magnitude"), col("max_magnitude"), col("anomaly"),
+            np.stack([images[p["file"]] for p in pairs])
+            if pairs and all(p["file"] in images for p in pairs) else None,
         )  # fmt: skip
     return out

@@ -16,6 +16,8 @@ import numpy as np
 
 from .._atomic import atomic_write_json
 from ..cache import CacheEntry
+from ..errors import ConfigError
+from .flow import FlowSettings, cached_anomalies
 from .signals import (
     SIGNALS,
     ForensicSettings,
@@ -80,15 +82,21 @@ def _resize(image: np.ndarray, size: int) -> np.ndarray:
     return cv2.resize(image, (size, size), interpolation=interp)
 
 
-def load_evidence(entry: CacheEntry, settings: ForensicSettings) -> VideoEvidence | None:
-    """Face crops (and the context, when the entry has it) of the main track; None: no face."""
-    t = main_track(entry)
+def load_evidence(
+    entry: CacheEntry,
+    settings: ForensicSettings,
+    runs: bool = True,
+    track: int | None = None,
+) -> VideoEvidence | None:
+    """Face crops (and the context, when the entry has it) of the main track (or of
+    ``track``); None: no face. ``runs=False`` reads only the first frame of each run (the
+    windows), for when the flow of the runs is already known (``VideoEvidence.runs`` empty)."""
+    t = main_track(entry) if track is None else track
     if t is None:
         return None
     size = settings.size
     faces = np.stack([_resize(_read(p), size) for p in entry.crop_paths(t)])
-    track = entry.tracks[t]
-    ctx = track.get("context")
+    ctx = entry.tracks[t].get("context")
     if not ctx:
         return VideoEvidence(t, faces, None, None, None, [], [])
     video = entry.meta.get("video", {})
@@ -96,10 +104,13 @@ def load_evidence(entry: CacheEntry, settings: ForensicSettings) -> VideoEvidenc
     stored = int(ctx["size"])
     k = size / stored
     folder = entry.root / "context"
-    runs = [np.stack([_resize(_read(folder / n), size) for n in names]) for names in ctx["files"]]
+    loaded = [
+        np.stack([_resize(_read(folder / n), size) for n in (names if runs else names[:1])])
+        for names in ctx["files"]
+    ]
     boxes = [[v * k for v in box] for box in ctx["boxes"]]
-    face_masks = np.zeros((len(runs), size, size), bool)
-    valid = np.ones((len(runs), size, size), bool)
+    face_masks = np.zeros((len(loaded), size, size), bool)
+    valid = np.ones((len(loaded), size, size), bool)
     centres = np.arange(size) + 0.5
     for i, ((x0, y0, side), box) in enumerate(zip(ctx["windows"], boxes)):
         x1, y1 = max(0, round(box[0])), max(0, round(box[1]))
@@ -108,14 +119,16 @@ def load_evidence(entry: CacheEntry, settings: ForensicSettings) -> VideoEvidenc
             xs = x0 + centres * side / size
             ys = y0 + centres * side / size
             valid[i] = ((ys >= 0) & (ys < height))[:, None] & ((xs >= 0) & (xs < width))[None, :]
-    windows = np.stack([run[0] for run in runs])
-    return VideoEvidence(t, faces, windows, face_masks, valid, runs, boxes)
+    windows = np.stack([run[0] for run in loaded])
+    return VideoEvidence(t, faces, windows, face_masks, valid, loaded if runs else [], boxes)
 
 
 def video_signals(entry: CacheEntry, settings: ForensicSettings | None = None) -> dict[str, Any]:
     """The five signals of one extracted video (NaN where the entry lacks what one needs)."""
     s = settings or ForensicSettings()
-    ev = load_evidence(entry, s)
+    t = main_track(entry)
+    anomalies = None if t is None else _cached_anomalies(entry, t, s)
+    ev = load_evidence(entry, s, runs=anomalies is None, track=t)
     out: dict[str, Any] = dict.fromkeys(SIGNALS, float("nan"))
     out.update({"track": None, "frames": 0, "pairs": 0, "notes": []})
     if ev is None:
@@ -132,11 +145,36 @@ def video_signals(entry: CacheEntry, settings: ForensicSettings | None = None) -
         )
         return out
     out["color_wasserstein"] = color_wasserstein(ev.windows, ev.face_masks, ev.valid_masks, s.bins)
-    out["flow_boundary"] = flow_boundary(ev.runs, ev.run_boxes, s.ring, s.farneback)
-    out["pairs"] = sum(max(0, len(r) - 1) for r in ev.runs)
+    if anomalies is None:
+        out["flow_boundary"] = flow_boundary(ev.runs, ev.run_boxes, s.ring, s.farneback)
+        out["pairs"] = sum(max(0, len(r) - 1) for r in ev.runs)
+    else:  # the same per-pair terms, already computed by a flow model on this entry
+        discs = [a for a in anomalies if a is not None]
+        out["flow_boundary"] = float(np.mean(discs)) if discs else float("nan")
+        files = entry.tracks[ev.track]["context"]["files"]
+        out["pairs"] = sum(max(0, len(names) - 1) for names in files)
     if out["pairs"] == 0:
         out["notes"].append("no consecutive frames in the cache entry: flow_boundary not computed")
     return out
+
+
+def _cached_anomalies(
+    entry: CacheEntry, track: int, settings: ForensicSettings
+) -> list[float | None] | None:
+    """The per-pair terms of ``flow_boundary`` for ``track`` from the entry's flow cache, when
+    a flow model already computed it with the same Farneback call and band, on windows at the
+    signals' size (so the same frames); None otherwise (the signal computes the flow)."""
+    ctx = entry.tracks[track].get("context")
+    if not ctx or int(ctx["size"]) != settings.size:
+        return None
+    try:
+        flow_settings = FlowSettings(farneback=settings.farneback, ring=settings.ring)
+    except ConfigError:
+        return None
+    try:
+        return cached_anomalies(entry, int(entry.tracks[track]["track_id"]), flow_settings)
+    except (OSError, KeyError, TypeError, ValueError):  # a damaged cache: compute instead
+        return None
 
 
 def _finite_or_none(value: Any) -> Any:

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .._registry import register_into
 from ..errors import ModelError
 
 __all__ = [
@@ -76,10 +77,7 @@ _REGISTRY: dict[str, Importer] = {}
 
 
 def register_importer(spec: Importer) -> Importer:
-    if spec.name in _REGISTRY:
-        raise ValueError(f"importer '{spec.name}' is already registered")
-    _REGISTRY[spec.name] = spec
-    return spec
+    return register_into(_REGISTRY, spec.name, spec, "importer")
 
 
 def _load_builtin() -> None:

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from .._numeric import sigmoid
 from ..errors import FakescopeError
 
 __all__ = ["CalibrationError", "TemperatureScaler", "logit", "sigmoid"]
@@ -31,14 +32,6 @@ EPS = 1e-7
 
 class CalibrationError(FakescopeError, ValueError):
     """Calibration input or a saved calibration is invalid."""
-
-
-def sigmoid(x: npt.ArrayLike) -> FloatArray:
-    """Logistic function, computed without overflow for any finite or infinite input."""
-    x = np.asarray(x, dtype=np.float64)
-    with np.errstate(under="ignore"):  # exp(-|x|) never overflows; underflow is just 0
-        e = np.exp(-np.abs(x))
-    return np.asarray(np.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e)), dtype=np.float64)
 
 
 def logit(p: npt.ArrayLike, eps: float = EPS) -> FloatArray:

@@ -45,7 +45,7 @@ def score_flow(
     transform: Callable[[np.ndarray], np.ndarray] | None = None,
 ) -> VideoScores:
     """Score ``tracks`` of ``entry`` with a flow clip model (see the module docstring)."""
-    from ..training.data import track_windows
+    from ..training.windows import track_windows  # not training.data: no PyTorch import
 
     if transform is not None:
         raise ModelError(

@@ -15,12 +15,12 @@ calibrated with the card's temperature, then aggregated:
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import numpy as np
 
 from ..cache import CacheEntry
+from ..types import VideoScores
 from .calibration import sigmoid
 
 __all__ = [
@@ -68,48 +68,6 @@ def extract_settings_for(card: Any, frames: int | None = None) -> Any:
         crop=CropSettings(margin=float(crop.get("margin", 1.3)), size=int(crop.get("size", 256))),
         context=context,
     )
-
-
-@dataclass
-class VideoScores:
-    """Per-face logits of one video: parallel arrays, one element per (track, sampled frame)."""
-
-    track: np.ndarray  # int
-    frame: np.ndarray  # position in the sampled frames
-    index: np.ndarray  # frame index in the video
-    timestamp: np.ndarray  # seconds
-    logit: np.ndarray  # raw model logits
-    files: list[str] = field(default_factory=list)  # crop PNG of each face
-    # clip models: one dict per scored clip (track, first/last position in the track, first/
-    # last video frame index, start/end seconds, raw logit, padded, real frames); a face's
-    # logit is then the mean of the clips that cover it
-    clips: list[dict[str, Any]] = field(default_factory=list)
-    inconsistency: np.ndarray | None = None  # per face (identity-consistency head), or None
-    reason: str | None = None  # why nothing was scored (no track long enough for a clip model)
-    # signals models: the video's feature values, SHAP contributions, base value, missing
-    # features and the training distribution (``SignalsDetector.describe``)
-    signals: dict[str, Any] | None = None
-    # flow models (seed 003): per frame pair of each track, the motion anomaly and the flow
-    # image files (``inference.flow.score_flow``)
-    motion: dict[str, Any] | None = None
-    # av models (issue 13): one dict per scored 1-s segment (track, start, end, logit,
-    # modality) and the audio used (waveform envelope, speech, fallback; ``inference.av``)
-    segments: list[dict[str, Any]] | None = None
-    audio: dict[str, Any] | None = None
-    # ensembles (models.ensemble): one dict per member (its answer or why it gave none, its
-    # probability, logit and contribution to the stacked logit)
-    members: list[dict[str, Any]] | None = None
-    # ... the stacking summary (stacked logit, base value, method, members that answered) and
-    # each member's own VideoScores by name (for the report's strongest-member section; not
-    # serialised: the scan JSON carries ``members``)
-    ensemble: dict[str, Any] | None = None
-    member_scores: dict[str, Any] | None = None
-
-    def __len__(self) -> int:
-        return len(self.logit)
-
-    def probabilities(self, temperature: float = 1.0) -> np.ndarray:
-        return np.asarray(sigmoid(self.logit / float(temperature)), np.float64)
 
 
 class ScoringDetector(Protocol):

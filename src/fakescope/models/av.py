@@ -27,7 +27,9 @@ import numpy as np
 import torch
 from torch import nn
 
+from .._registry import register_into
 from ..errors import ConfigError, ModelError
+from ..types import VideoScores
 from .checkpoint import Detector
 from .parts import PartedModule
 from .registry import MODALITIES, ModelConfig
@@ -86,10 +88,7 @@ def register_av_arch(name: str) -> Callable[[AVBuilder], AVBuilder]:
     """Decorator: register ``builder(config) -> nn.Module`` as the av network ``name``."""
 
     def deco(builder: AVBuilder) -> AVBuilder:
-        if name in AV_ARCHS and AV_ARCHS[name] is not builder:
-            raise ValueError(f"av arch '{name}' is already registered")
-        AV_ARCHS[name] = builder
-        return builder
+        return register_into(AV_ARCHS, name, builder, "av arch")
 
     return deco
 
@@ -222,7 +221,7 @@ class AVDetector(Detector):
         *,
         transform: Callable[[np.ndarray], np.ndarray] | None = None,
         batch_size: int = 32,
-    ) -> Any:
+    ) -> VideoScores:
         """``VideoScores`` of 1-s segments of crops and sound (``inference.av.score_av``;
         ``batch_size // 4`` windows a batch)."""
         from ..inference.av import score_av

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..errors import ModelError
+from ..types import VideoScores
 
 if TYPE_CHECKING:
     from .checkpoint import ModelCard
@@ -135,7 +136,7 @@ class Detector:
         *,
         transform: Callable[[np.ndarray], np.ndarray] | None = None,
         batch_size: int = 32,
-    ) -> Any:
+    ) -> VideoScores:
         """``VideoScores`` of ``tracks`` of a cache entry: a frame model scores every crop
         (``batch_size`` a batch); a clip model windows of T crops of each track, and a flow
         clip model windows of T frame pairs (``batch_size // 8`` clips a batch)."""

@@ -247,7 +247,27 @@ class EnsembleDetector:
     ) -> list[dict[str, Any]]:
         """Each member's answer for one entry (``EnsembleMember.answer``)."""
         tracks = entry.tracks if tracks is None else tracks
-        return [m.answer(entry, tracks, transform, batch_size) for m in self.members]
+        return [a for a, _ in self._answer_all(entry, tracks, transform, batch_size)]
+
+    def scoring_order(self) -> list[int]:
+        """The order the members score an entry in (their results keep the card's order):
+        flow models first, so that the flow they write to the entry's flow cache serves a
+        signals member's ``flow_boundary`` too (the same Farneback flow, computed once)."""
+        first = [i for i, m in enumerate(self.members) if _reads_flow(m.detector)]
+        return first + [i for i in range(len(self.members)) if i not in first]
+
+    def _answer_all(
+        self,
+        entry: Any,
+        tracks: list[dict[str, Any]],
+        transform: Callable[[np.ndarray], np.ndarray] | None,
+        batch_size: int,
+    ) -> list[tuple[dict[str, Any], Any]]:
+        """Every member's ``answer_with_scores``, in the card's order."""
+        out: dict[int, tuple[dict[str, Any], Any]] = {}
+        for i in self.scoring_order():
+            out[i] = self.members[i].answer_with_scores(entry, tracks, transform, batch_size)
+        return [out[i] for i in range(len(self.members))]
 
     def stack(self, answers: Sequence[dict[str, Any]]) -> tuple[float | None, list[dict[str, Any]]]:
         """(stacked logit or None when no member answered, the members' dicts with their
@@ -282,7 +302,7 @@ class EnsembleDetector:
         from ..inference.pipeline import _add_track, _columns, _scores
 
         tracks = entry.tracks if tracks is None else tracks
-        pairs = [m.answer_with_scores(entry, tracks, transform, batch_size) for m in self.members]
+        pairs = self._answer_all(entry, tracks, transform, batch_size)
         stacked, members = self.stack([a for a, _ in pairs])
         cols = _columns()
         if stacked is not None:
@@ -322,6 +342,11 @@ class EnsembleDetector:
                 for m in self.members
             ],
         }  # fmt: skip
+
+
+def _reads_flow(detector: Any) -> bool:
+    """Whether a member is a flow model (``ModelConfig.inputs == "flow"``, seed 003)."""
+    return getattr(getattr(detector, "config", None), "inputs", None) == "flow"
 
 
 def read_member_card(folder: Path) -> Any:

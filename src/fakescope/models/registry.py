@@ -10,6 +10,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
+from .._registry import register_into
 from ..errors import ConfigError
 
 __all__ = ["ModelConfig", "create_model", "get_config", "list_models", "register_model"]
@@ -174,11 +175,7 @@ _REGISTRY: dict[str, Callable[[], ModelConfig]] = {}
 
 def register_model(fn: Callable[[], ModelConfig]) -> Callable[[], ModelConfig]:
     """Decorator on a function returning the ``ModelConfig``; its ``name`` is the key."""
-    name = fn().name
-    if name in _REGISTRY:
-        raise ValueError(f"model '{name}' is already registered")
-    _REGISTRY[name] = fn
-    return fn
+    return register_into(_REGISTRY, fn().name, fn, "model")
 
 
 def _load_builtin() -> None:

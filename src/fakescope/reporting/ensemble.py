@@ -13,18 +13,11 @@ _FAKE, _REAL = "#c0392b", "#27865f"
 
 
 def members_of(result: Any) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    """(the members' dicts, the stacking summary) of a ``ScanResult``: from its ``members``
-    field where the result carries one, else from its scored faces (``VideoScores``)."""
-    members = getattr(result, "members", None)
-    faces = getattr(result, "faces", None)
-    if members is None and faces is not None:
-        members = getattr(faces, "members", None)
-    if members is None and isinstance(result, dict):
-        members = result.get("members")
-    summary = getattr(faces, "ensemble", None) or (
-        result.get("ensemble") if isinstance(result, dict) else None
-    )
-    return list(members or []), dict(summary or {})
+    """(the members' dicts, the stacking summary) of a ``ScanResult``: its ``members`` field
+    (the scan copies them from its scored faces) and its scored faces' (``VideoScores``)
+    ``ensemble`` summary; empty for other families and for a result without its faces."""
+    summary = getattr(getattr(result, "faces", None), "ensemble", None)
+    return list(getattr(result, "members", None) or []), dict(summary or {})
 
 
 def _bar(v: float, scale: float, width: int = 200) -> str:

@@ -17,6 +17,8 @@ from typing import Any
 
 import numpy as np
 
+from .._registry import register_into
+
 __all__ = [
     "PLUGINS",
     "SECTIONS",
@@ -38,10 +40,7 @@ def register_section(family: str) -> Callable[[Section], Section]:
     """Decorator: ``fn`` renders the report sections of ``family`` (one renderer a family)."""
 
     def deco(fn: Section) -> Section:
-        if family in SECTIONS and SECTIONS[family] is not fn:
-            raise ValueError(f"report sections for family '{family}' are already registered")
-        SECTIONS[family] = fn
-        return fn
+        return register_into(SECTIONS, family, fn, "report sections for family", plural=True)
 
     return deco
 
