@@ -330,14 +330,14 @@ def dfb_efficientnet_b4() -> ModelConfig:
 
 @register_model
 def avsync() -> ModelConfig:
-    # a small audio-visual sync network trained from real videos only (models/avsync.py):
-    # 3 consecutive 1-s segments of 10 crops (10 FPS: at seed 001's 5 FPS the lips are too
-    # coarse to sync, docs/av.md) at 64 px (its lower half, grey) + 16 kHz; lags up to 1 s
+    # an audio-visual sync detector trained from real videos only (models/avsync.py): fixed
+    # mouth-motion and speech-envelope features correlated at lags up to 0.8 s, a ~150-parameter
+    # read-out; 3 consecutive 1-s segments of 10 crops (10 FPS: at seed 001's 5 FPS the lips
+    # are too coarse, docs/av.md) at 64 px + 16 kHz
     return ModelConfig(
         "avsync", kind="av", arch="avsync", backbone="none", input_size=64, mean=HALF,
         std=HALF, drop_rate=0.0, segments=3, segment_frames=10,
-        arch_kwargs={"dim": 64, "max_lag": 10, "n_mels": 40, "widths": [16, 32, 48, 64],
-                     "sync_weight": 1.0, "sync_temperature": 0.1},
+        arch_kwargs={"max_lag": 8, "local_lag": 2, "local_sigma": 0.5, "smooth": 3, "rank": 2},
     )  # fmt: skip
 
 

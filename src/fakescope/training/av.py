@@ -91,9 +91,10 @@ def evaluate_av(model: Any, loader: Any, dataset: Any, loss_fn: Any, device: str
 
     model.eval()
     probs, labels, seg_p, seg_y, idx, losses = [], [], [], [], [], []
+    run = _forward_of(model, dataset)
     with torch.inference_mode():
         for frames, audio, seg, label, i in loader:
-            out = model(frames.to(device), audio.to(device))
+            out = run(frames.to(device), audio.to(device))
             loss, _ = loss_fn(out, seg.to(device), label.to(device))
             losses.append(float(loss) * len(label))
             probs.append(torch.sigmoid(out.video_logit.float()).cpu().numpy())
@@ -114,6 +115,26 @@ def evaluate_av(model: Any, loader: Any, dataset: Any, loss_fn: Any, device: str
         sel = real | (kinds == kind)
         row[f"auc_{kind}"] = _auc(y[sel], p[sel])
     return row
+
+
+def _forward_of(model: Any, dataset: Any) -> Any:
+    """``model.forward_features`` when the dataset gives precomputed video features, else the
+    model itself."""
+    return model.forward_features if getattr(dataset, "features", False) else model
+
+
+def _cache_video_features(model: Any, tracks: list[Any]) -> None:
+    """``av.cache_video_features``: each track's per-crop features, once (the network's own
+    ``track_video_features``)."""
+    if not callable(getattr(model, "track_video_features", None)) or not callable(
+        getattr(model, "forward_features", None)
+    ):
+        raise ConfigError(
+            "av.cache_video_features: this network has no fixed video features to precompute "
+            "(it needs track_video_features and forward_features, like avsync)"
+        )
+    for t in tracks:
+        t.video_feats = model.track_video_features(t.crops)
 
 
 def train_av(
@@ -177,11 +198,17 @@ def train_av(
         "mean": model_cfg.mean,
         "std": model_cfg.std,
     }
-    train_set = AVDataset(train_tracks, settings, train=True, seed=t.seed, **shape)
-    val_set = AVDataset(val_tracks, settings, train=False, seed=t.seed, **shape)
+    model = create_model(model_cfg).to(device)
+    cached = settings.cache_video_features
+    if cached:
+        started = time.perf_counter()
+        _cache_video_features(model, train_tracks + val_tracks)
+        log.info("av video features: %.1f s", time.perf_counter() - started)
+    train_set = AVDataset(train_tracks, settings, train=True, seed=t.seed, features=cached, **shape)
+    val_set = AVDataset(val_tracks, settings, train=False, seed=t.seed, features=cached, **shape)
     kw: dict[str, Any] = {"batch_size": t.batch_size, "num_workers": t.num_workers}
     val_loader = DataLoader(val_set, shuffle=False, **kw)
-    model = create_model(model_cfg).to(device)
+    forward = _forward_of(model, train_set)
     aux_fn = getattr(model, "auxiliary_loss", None)
     trainable: dict[str, int] = {}
     for ph in phases:  # a bad part name or modality switch fails before any training
@@ -238,9 +265,9 @@ def train_av(
                     m = warmup_cosine(phase_step, total, warmup, o.min_lr_ratio)
                     for g, b in zip(optimizer.param_groups, base):
                         g["lr"] = b * m
-                out = model(frames.to(device), audio.to(device))
+                out = forward(frames.to(device), audio.to(device))
                 loss, _parts = loss_fn(out, seg.to(device), label.to(device))
-                if aux_fn is not None:  # the network's own term (avsync: sync self-supervision)
+                if aux_fn is not None:  # the network's own term (if it defines one)
                     aux = aux_fn(out, seg.to(device), label.to(device))
                     aux_losses.append(float(aux.detach()))
                     loss = loss + aux

@@ -64,7 +64,9 @@ class AVDataSettings:
     training samples are drawn afresh each epoch (seeded by epoch); validation uses
     ``val_windows`` windows per track, each with every kind (fixed). Training crops get one
     augmentation draw per sample: ``flip``, brightness/contrast ``jitter`` and a shift of up
-    to ``translate`` pixels."""
+    to ``translate`` pixels. ``cache_video_features``: a network with fixed visual features
+    (``avsync``: ``track_video_features`` / ``forward_features``) gets them computed once per
+    track instead of crops (no crop augmentation then: its features do not learn)."""
 
     fakes: str = "pseudo"
     kinds: dict[str, float] = field(
@@ -76,6 +78,7 @@ class AVDataSettings:
     flip: bool = True
     jitter: float = 0.2
     translate: int = 3
+    cache_video_features: bool = False
 
     def __post_init__(self) -> None:
         if self.fakes not in ("pseudo", "labelled", "mix"):
@@ -119,6 +122,7 @@ class AVTrack:
     times: np.ndarray  # (T,) seconds on the video's timeline
     audio: Any  # io.audio.AudioTrack
     starts: list[int]  # crop positions where a sample of S*F consecutive crops starts
+    video_feats: np.ndarray | None = None  # (T, C) per-crop features (cache_video_features)
 
 
 def entry_audio(entry: Any) -> Any:
@@ -276,7 +280,9 @@ def make_sample(
 
 class AVDataset(Dataset):
     """Items ``(frames (S, F, 3, H, W) float, audio (S, 16000) float, segment_labels (S,),
-    video_label, index)``.
+    video_label, index)``; with ``features=True`` the first item is the tracks' precomputed
+    per-crop features (S, F, C) instead (``AVTrack.video_feats``; a sample's first crop copies
+    its second's, as a network computing them inside the sample does).
 
     ``train=True``: ``samples_per_epoch`` specs drawn afresh from (seed, epoch) (set
     ``epoch`` before each epoch): a random track (tracks weighted by their number of starts),
@@ -295,7 +301,11 @@ class AVDataset(Dataset):
         std: Sequence[float],
         train: bool,
         seed: int = 0,
+        features: bool = False,
     ) -> None:
+        if features and any(t.video_feats is None for t in tracks):
+            raise ConfigError("AVDataset(features=True) needs every track's video_feats")
+        self.features = features
         self.tracks = tracks
         self.settings = settings
         self.segments, self.segment_frames = segments, segment_frames
@@ -378,6 +388,21 @@ class AVDataset(Dataset):
         crops, audio, seg, label = make_sample(
             self.tracks, spec, self.segments, self.segment_frames, self.settings.shift_range
         )
+        if self.features:
+            feats = self.tracks[spec.track].video_feats
+            assert feats is not None
+            n = self.segments * self.segment_frames
+            vf = np.array(feats[spec.start : spec.start + n], np.float32)
+            if n > 1:
+                vf[0] = vf[1]  # no crop before the sample: as inside the network
+            vf = vf.reshape(self.segments, self.segment_frames, -1)
+            return (
+                torch.from_numpy(vf),
+                torch.from_numpy(audio),
+                torch.from_numpy(seg),
+                label,
+                index,
+            )
         x = crops.astype(np.float32) / 255.0
         if self.train:
             x = self._augment(x, spec.seed)
