@@ -38,7 +38,7 @@ from __future__ import annotations
 
 import itertools
 import os
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -53,6 +53,7 @@ __all__ = [
     "SIGNALS",
     "SRM_KERNEL",
     "ForensicSettings",
+    "boundary_mean",
     "color_wasserstein",
     "flicker_hll",
     "flow_boundary",
@@ -212,4 +213,11 @@ def flow_boundary(
         for flow in run_flow:
             mag = np.sqrt(flow[..., 0] ** 2 + flow[..., 1] ** 2)
             discs.append(abs(float(mag[band].mean()) - float(mag[inner].mean())))
-    return float(np.mean(discs)) if discs else float("nan")
+    return boundary_mean(discs)
+
+
+def boundary_mean(terms: Iterable[float | None]) -> float:
+    """``flow_boundary`` from its per-pair terms (None: a pair without a band, as a flow cache
+    stores it): their mean, NaN when there is none."""
+    values = [t for t in terms if t is not None]
+    return float(np.mean(values)) if values else float("nan")

@@ -21,6 +21,7 @@ from .flow import FlowSettings, cached_anomalies
 from .signals import (
     SIGNALS,
     ForensicSettings,
+    boundary_mean,
     color_wasserstein,
     flicker_hll,
     flow_boundary,
@@ -149,8 +150,7 @@ def video_signals(entry: CacheEntry, settings: ForensicSettings | None = None) -
         out["flow_boundary"] = flow_boundary(ev.runs, ev.run_boxes, s.ring, s.farneback)
         out["pairs"] = sum(max(0, len(r) - 1) for r in ev.runs)
     else:  # the same per-pair terms, already computed by a flow model on this entry
-        discs = [a for a in anomalies if a is not None]
-        out["flow_boundary"] = float(np.mean(discs)) if discs else float("nan")
+        out["flow_boundary"] = boundary_mean(anomalies)
         files = entry.tracks[ev.track]["context"]["files"]
         out["pairs"] = sum(max(0, len(names) - 1) for names in files)
     if out["pairs"] == 0:

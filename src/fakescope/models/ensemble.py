@@ -39,6 +39,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import ConfigError, FakescopeError, ModelError
+from ..types import VideoScores
 from .stacking import Stacker
 
 __all__ = [
@@ -296,7 +297,7 @@ class EnsembleDetector:
         *,
         transform: Callable[[np.ndarray], np.ndarray] | None = None,
         batch_size: int = 32,
-    ) -> Any:
+    ) -> VideoScores:
         """``VideoScores`` whose every face (of ``tracks``) carries the stacked video logit,
         with ``members`` filled; empty with the members' reasons when none answered."""
         from ..inference.pipeline import _add_track, _columns, _scores

@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import MissingDependencyError, ModelError
+from ..types import VideoScores
 from .checkpoint import Detector
 
 __all__ = [
@@ -239,7 +240,7 @@ class SignalsDetector(Detector):
         *,
         transform: Callable[[np.ndarray], np.ndarray] | None = None,
         batch_size: int = 32,
-    ) -> Any:
+    ) -> VideoScores:
         """``VideoScores``: the video's logit on every face of its main track (whatever
         ``tracks`` holds: the signals describe the whole video), with the signal values and
         their SHAP contributions; crop perturbations (``transform``) do not apply."""
