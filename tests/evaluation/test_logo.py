@@ -10,10 +10,12 @@ from fakescope.errors import ConfigError
 from fakescope.evaluation.logo import (
     Fold,
     FoldResult,
+    backfill_ece_floor,
     generator_names,
     logo_folds,
     logo_markdown,
     paired_check,
+    predictions,
     source_pairs,
     summarise_folds,
     training_view,
@@ -129,6 +131,25 @@ def test_summary_means_folds_and_reports_skips_and_pairs():
     assert out["mean"]["detector"]["same_dataset_folds"] == 1
     text = logo_markdown({"name": "x", **out})
     assert "| A | 4 (2/2) | 1.000" in text and "skipped" in text and "50%" in text
+
+
+def test_summary_keeps_the_ece_floor_beside_the_ece_and_older_results_get_it_back():
+    folds = [Fold("A", ("t",), ("v",), ("r1", "r2", "fa1", "fa2"))]
+    results = [
+        FoldResult("A", ["r1", "r2", "fa1", "fa2"], np.array([0, 0, 1, 1]),
+                   {"detector": np.array([0.5, 0.5, 0.5, 0.5])}),
+    ]  # fmt: skip
+    out = summarise_folds(folds, results, [], n_boot=0)
+    det = out["per_generator"]["A"]["detector"]
+    # p = 0.5 on 2 reals and 2 fakes: calibrated, ECE 0; labels drawn from p give
+    # E|k - 2| / 4 with k ~ Binomial(4, 0.5), i.e. 0.75 / 4
+    assert det["ece"] == 0.0 and det["ece_floor"] == pytest.approx(0.1875, abs=0.02)
+    assert out["mean"]["detector"]["ece_floor"] == det["ece_floor"]
+    assert f"0.000 ({det['ece_floor']:.3f})" in logo_markdown({"name": "x", **out})
+    # a result saved before the floor existed: recomputed from its per-video predictions
+    old = {**out, "predictions": predictions(results)}
+    del old["per_generator"]["A"]["detector"]["ece_floor"], old["mean"]["detector"]["ece_floor"]
+    assert backfill_ece_floor(old)["mean"]["detector"]["ece_floor"] == det["ece_floor"]
 
 
 def test_a_real_only_recipe_sees_no_labelled_fake_and_shares_one_model_across_folds():

@@ -15,6 +15,7 @@ from fakescope.evaluation import (
     average_precision,
     bootstrap_ci,
     brier_score,
+    ece_floor,
     eer,
     expected_calibration_error,
     fpr_at_tpr,
@@ -158,6 +159,24 @@ def test_ece_constant_prediction_on_balanced_labels() -> None:
     y = np.array([0, 1] * 50)
     assert expected_calibration_error(y, np.full(100, 0.9)) == pytest.approx(0.4)
     assert brier_score(y, np.full(100, 0.9)) == pytest.approx((0.81 + 0.01) / 2)
+
+
+def test_ece_floor_is_what_perfect_calibration_reads_at_this_size() -> None:
+    rng = np.random.default_rng(3)
+    p = rng.random(20)
+    # labels drawn from the probabilities themselves: calibrated by construction, yet on 20
+    # videos the ECE is far from 0, and the floor predicts how far
+    observed = np.mean([expected_calibration_error(rng.random(20) < p, p) for _ in range(400)])
+    floor = ece_floor(p)
+    assert floor > 0.15
+    assert floor == pytest.approx(observed, abs=0.015)
+    # it shrinks with the test set: about 1/sqrt(n)
+    assert ece_floor(rng.random(20000)) < 0.02
+    # certain probabilities have no sampling noise; the same seed gives the same floor
+    assert ece_floor(np.array([0.0, 1.0, 1.0])) == 0.0
+    assert ece_floor(p, seed=1) == ece_floor(p, seed=1)
+    with pytest.raises(MetricError, match="probabilities"):
+        ece_floor(np.array([0.5, 1.5]))
 
 
 def test_ece_hand_two_bins_and_brier() -> None:

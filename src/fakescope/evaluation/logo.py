@@ -41,7 +41,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .metrics import MetricError, bootstrap_ci, expected_calibration_error, roc_auc
+from .metrics import MetricError, bootstrap_ci, ece_floor, expected_calibration_error, roc_auc
 
 __all__ = [
     "Fold",
@@ -254,6 +254,7 @@ def summarise_folds(
             res["scored"] = int(ok.sum())
             if m == "detector" and ok.any():
                 res["ece"] = expected_calibration_error(y[ok], s[ok])
+                res["ece_floor"] = ece_floor(s[ok])
                 res["accuracy"] = float(np.mean((s[ok] >= r.threshold) == (y[ok] == 1)))
             if r.same_dataset is not None:
                 sel = ok & r.same_dataset
@@ -277,13 +278,7 @@ def summarise_folds(
         ]
         mean[m]["same_dataset_auc"] = float(np.mean(same_aucs)) if same_aucs else None
         mean[m]["same_dataset_folds"] = len(same_aucs)
-    eces = [
-        per_generator[r.generator]["detector"].get("ece")
-        for r in results
-        if "detector" in per_generator[r.generator]
-    ]
-    eces = [e for e in eces if e is not None]
-    mean.setdefault("detector", {})["ece"] = float(np.mean(eces)) if eces else None
+    _mean_ece(per_generator, mean)
     # paired: each fake against its source, both scored by the fold that held the fake's
     # generator out
     paired_rows = []
@@ -305,6 +300,34 @@ def summarise_folds(
             for f, r, a, b in paired_rows
         ]
     return {"per_generator": per_generator, "mean": mean, "paired": paired}
+
+
+def _mean_ece(per_generator: dict[str, Any], mean: dict[str, Any]) -> None:
+    """``mean["detector"]``'s ECE and ECE floor: the means over the folds that have them."""
+    det = mean.setdefault("detector", {})
+    for key in ("ece", "ece_floor"):
+        values = [
+            r["detector"][key]
+            for r in per_generator.values()
+            if r.get("detector", {}).get(key) is not None
+        ]
+        det[key] = float(np.mean(values)) if values else None
+
+
+def backfill_ece_floor(result: dict[str, Any]) -> dict[str, Any]:
+    """Add the ECE floor (``metrics.ece_floor``) to a LOGO result written before it was
+    recorded, from the calibrated detector probabilities in its ``predictions``; in place."""
+    if result.get("mean", {}).get("detector", {}).get("ece_floor") is not None:
+        return result
+    probs: dict[str, list[float]] = {}
+    for row in result.get("predictions") or []:
+        if row.get("detector") is not None:
+            probs.setdefault(row["generator"], []).append(float(row["detector"]))
+    for g, r in result.get("per_generator", {}).items():
+        if r.get("detector", {}).get("ece") is not None and probs.get(g):
+            r["detector"]["ece_floor"] = ece_floor(np.asarray(probs[g]))
+    _mean_ece(result.get("per_generator", {}), result.setdefault("mean", {}))
+    return result
 
 
 def predictions(results: Sequence[FoldResult]) -> list[dict[str, Any]]:
@@ -330,6 +353,16 @@ def _fmt_auc(r: dict[str, Any] | None) -> str:
     return text
 
 
+def ece_cell(detector: dict[str, Any] | None) -> str:
+    """``ECE (floor)`` for a table: the ECE, and beside it the ECE that perfect calibration
+    would read on the same test videos (``metrics.ece_floor``)."""
+    d = detector or {}
+    if d.get("ece") is None:
+        return "-"
+    floor = d.get("ece_floor")
+    return f"{d['ece']:.3f}" + ("" if floor is None else f" ({floor:.3f})")
+
+
 def logo_markdown(result: dict[str, Any], title: str | None = None) -> str:
     """One candidate's LOGO table: per generator, the recipe and both baselines."""
     lines = [f"## {title or result.get('name', 'candidate')}", ""]
@@ -345,7 +378,7 @@ def logo_markdown(result: dict[str, Any], title: str | None = None) -> str:
         "AUC against every held-out real video, then (in the second row of a cell) against the",
         "real videos of the fakes' own dataset only, where file-level shortcuts cannot help.",
         "",
-        "| held-out generator | test videos (real/fake) | detector AUC | ECE | metadata only | linear probe |"
+        "| held-out generator | test videos (real/fake) | detector AUC | ECE (floor) | metadata only | linear probe |"
         + "".join(f" {label} |" for _, label in extra),
         "|---|---|---|---|---|---|" + "---|" * len(extra),
     ]
@@ -361,10 +394,9 @@ def logo_markdown(result: dict[str, Any], title: str | None = None) -> str:
         if "skipped" in r:
             lines.append(f"| {g} | skipped: {r['skipped']} | | | | |" + " |" * len(extra))
             continue
-        ece = r.get("detector", {}).get("ece")
         lines.append(
             f"| {g} | {r['videos']} ({r['real']}/{r['fake']}) | {cell(r.get('detector'))} | "
-            f"{'-' if ece is None else f'{ece:.3f}'} | {cell(r.get('metadata'))} | "
+            f"{ece_cell(r.get('detector'))} | {cell(r.get('metadata'))} | "
             f"{cell(r.get('linear_probe'))} |" + "".join(f" {cell(r.get(m))} |" for m, _ in extra)
         )
     m = result["mean"]
@@ -375,10 +407,9 @@ def logo_markdown(result: dict[str, Any], title: str | None = None) -> str:
         same = m.get(k, {}).get("same_dataset_auc")
         return text + ("" if same is None else f"<br>**{same:.3f}**")
 
-    ece = m.get("detector", {}).get("ece")
     lines.append(
         f"| **mean** | {m.get('detector', {}).get('folds', 0)} folds | {mean_of('detector')} | "
-        f"{'-' if ece is None else f'{ece:.3f}'} | {mean_of('metadata')} | {mean_of('linear_probe')} |"
+        f"{ece_cell(m.get('detector'))} | {mean_of('metadata')} | {mean_of('linear_probe')} |"
         + "".join(f" {mean_of(m)} |" for m, _ in extra)
     )
     p = result.get("paired")
