@@ -557,8 +557,8 @@ def summary(
 ) -> dict[str, Any]:
     """Every metric of this module in one JSON-ready dict (plain ints, floats, None).
 
-    Calibration metrics (``brier_score``, ``expected_calibration_error``) are None unless all
-    scores lie in [0, 1]. ``bootstrap`` holds percentile intervals for AUC, AP and EER (None
+    Calibration metrics (``brier_score``, ``expected_calibration_error`` and its sampling
+    floor ``ece_floor``) are None unless all scores lie in [0, 1]. ``bootstrap`` holds percentile intervals for AUC, AP and EER (None
     when ``n_boot`` is 0), resampling whole ``groups`` when given.
     """
     labels, scores = _check(y, s, "summary", both_classes=True)
@@ -586,6 +586,7 @@ def summary(
         "expected_calibration_error": (
             expected_calibration_error(labels, scores, n_bins) if is_prob else None
         ),
+        "ece_floor": ece_floor(scores, n_bins, seed=seed) if is_prob else None,
         "at_threshold": threshold_metrics(labels, scores, threshold),
         "at_eer_threshold": threshold_metrics(labels, scores, eer_threshold),
         "bootstrap": None,

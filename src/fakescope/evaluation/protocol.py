@@ -670,7 +670,8 @@ def summary_markdown(metrics: dict[str, Any], extra_plots: Sequence[str] = ()) -
             f"| accuracy / precision / recall / F1 at {metrics['model']['threshold']:.2f} | "
             f"{m['at_threshold']['accuracy']:.3f} / {m['at_threshold']['precision']:.3f} / "
             f"{m['at_threshold']['recall']:.3f} / {m['at_threshold']['f1']:.3f} |",
-            f"| ECE / Brier | {_fmt(m.get('expected_calibration_error'))} / {_fmt(m.get('brier_score'))} |",
+            f"| ECE (its floor at this size) / Brier | {_fmt(m.get('expected_calibration_error'))} "
+            f"({_fmt(m.get('ece_floor'))}) / {_fmt(m.get('brier_score'))} |",
             "",
         ]
     lines += [
